@@ -1,0 +1,35 @@
+# Each target creates or reuses the virtual environment .venv and installs what it needs.
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: install train test lint format
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(PYTHON) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	# torch==2.13.0 is the CPU wheel on this machine's disk; it is pinned in pyproject.toml too.
+	$(PYTHON) -m pip install --quiet torch==2.13.0
+	$(PYTHON) -m pip install --quiet --editable '.[dev]'
+	$(PYTHON) -m pip check
+	touch $(INSTALLED)
+
+## Train on the bundled BBC News data and MiniLM-L6; extra run.py options go in ARGS="...".
+train: $(INSTALLED)
+	mkdir -p runs
+	$(PYTHON) run.py --pipeline train --summary runs/train-summary.json $(ARGS)
+
+## Lint, then the fast test suite (tiny random BERT; `-m slow` runs the real-weights tests).
+test: $(INSTALLED) lint
+	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest $(ARGS)
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

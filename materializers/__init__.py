@@ -1,0 +1,13 @@
+"""ZenML materializers for the textmodels types; importing this package registers them."""
+
+from materializers.evaluation_report import EvaluationReportMaterializer
+from materializers.fine_tuned_model import FineTunedModelMaterializer
+from materializers.tokenized_dataset import TokenizedDatasetMaterializer
+from materializers.validation_report import ValidationReportMaterializer
+
+__all__ = [
+    "EvaluationReportMaterializer",
+    "FineTunedModelMaterializer",
+    "TokenizedDatasetMaterializer",
+    "ValidationReportMaterializer",
+]

@@ -1,0 +1,61 @@
+"""ZenML materializer for `FineTunedModel`: safetensors weights and JSON/text tokenizer files."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, ClassVar
+
+from zenml.enums import ArtifactType
+from zenml.materializers.base_materializer import BaseMaterializer
+from zenml.metadata.metadata_types import DType, MetadataType, StorageSize
+from zenml.utils import io_utils
+
+from textmodels.modeling import FineTunedModel
+from textmodels.tasks import Task
+
+MANIFEST_FILENAME = "stackport_model.json"
+WEIGHTS_PATTERN = "*.safetensors"
+
+
+class FineTunedModelMaterializer(BaseMaterializer):
+    """Stores `FineTunedModel.save()` output plus `stackport_model.json` holding the task."""
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (FineTunedModel,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
+
+    def save(self, data: FineTunedModel) -> None:
+        """Save the model locally, then copy every file to the artifact URI."""
+        with self.get_temporary_directory(delete_at_exit=True) as temp_dir:
+            data.save(temp_dir)
+            with open(os.path.join(temp_dir, MANIFEST_FILENAME), "w") as file:
+                json.dump({"task": str(data.task)}, file, indent=2)
+            io_utils.copy_dir(temp_dir, self.uri)
+
+    def load(self, data_type: type[Any]) -> FineTunedModel:
+        """Copy the artifact's files to a local directory and load the model from there.
+
+        The directory outlives this call (ZenML removes it after the step): the loaded
+        parameters stay memory-mapped from its safetensors file.
+        """
+        with self.get_temporary_directory(delete_at_exit=False) as temp_dir:
+            io_utils.copy_dir(self.uri, temp_dir)
+            with open(os.path.join(temp_dir, MANIFEST_FILENAME)) as file:
+                task = Task(json.load(file)["task"])
+            return FineTunedModel.load(temp_dir, task)
+
+    def extract_metadata(self, data: FineTunedModel) -> dict[str, MetadataType]:
+        """Parameter count, labels, model type and architecture, dtype and weights size."""
+        config = data.model.config
+        weights_files = self.artifact_store.glob(os.path.join(self.uri, WEIGHTS_PATTERN))
+        weights_size = sum(self.artifact_store.size(path) or 0 for path in weights_files)
+        return {
+            "task": str(data.task),
+            "num_parameters": data.model.num_parameters(),
+            "num_labels": len(data.label_names),
+            "label_names": data.label_names,
+            "model_type": config.model_type,
+            "architecture": type(data.model).__name__,
+            "dtype": DType(str(data.model.dtype)),
+            "weights_size": StorageSize(weights_size),
+        }

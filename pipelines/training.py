@@ -1,0 +1,51 @@
+"""The training pipeline: load → validate → split → tokenize → train → evaluate → register."""
+
+from zenml import Model, pipeline
+
+from steps.evaluate_baseline import evaluate_baseline
+from steps.evaluate_model import evaluate_model
+from steps.load_data import load_data
+from steps.register_model import register_model
+from steps.split_data import split_data
+from steps.tokenize_data import tokenize_data
+from steps.train_model import train_model
+from steps.validate_data import validate_data
+from textmodels.settings import DataSettings, ModelSettings
+from textmodels.splitting import SplitSettings
+from textmodels.training import TrainingSettings
+from textmodels.validation import ValidationSettings
+
+
+@pipeline
+def training_pipeline(
+    data: DataSettings,
+    validation: ValidationSettings,
+    split: SplitSettings,
+    model: ModelSettings,
+    training: TrainingSettings,
+) -> None:
+    """Fine-tune a transformer on labelled text and register it in the Model Control Plane.
+
+    Only `register_model` carries the Model Control Plane model, so a run that stops at
+    validation (or anywhere before registration) creates no model version.
+
+    Args:
+        data: Where the data is and which columns to use.
+        validation: Thresholds of the data checks.
+        split: How to split data that brings no splits.
+        model: Base model, maximum length and the registered model's name.
+        training: Fine-tuning hyper-parameters.
+    """
+    raw_dataset, load_report = load_data(data=data)
+    validation_report = validate_data(raw_dataset, load_report, data=data, validation=validation)
+    train_set, validation_set, test_set = split_data(
+        raw_dataset, validation_report, data=data, split=split
+    )
+    tokenized_dataset = tokenize_data(train_set, validation_set, test_set, data=data, model=model)
+    fine_tuned = train_model(tokenized_dataset, model=model, training=training)
+    model_evaluation = evaluate_model(fine_tuned, tokenized_dataset)
+    baseline_evaluation = evaluate_baseline(train_set, test_set, tokenized_dataset)
+    registry_model = Model(name=model.name, description=model.description, tags=model.tags)
+    register_model.with_options(model=registry_model)(
+        fine_tuned, model_evaluation, baseline_evaluation
+    )

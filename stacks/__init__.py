@@ -1,0 +1,1 @@
+"""ZenML stacks defined as YAML files and the code that registers them."""

@@ -1,0 +1,52 @@
+"""Tokenize step: token ids with the base model's tokenizer."""
+
+from typing import Annotated
+
+import pandas as pd
+from transformers import AutoTokenizer
+from zenml import step
+from zenml.logger import get_logger
+
+from textmodels.modeling import resolve_base_model
+from textmodels.settings import DataSettings, ModelSettings
+from textmodels.tokenization import TokenizedDataset, tokenize_dataset
+
+logger = get_logger(__name__)
+
+
+@step
+def tokenize_data(
+    train_set: pd.DataFrame,
+    validation_set: pd.DataFrame,
+    test_set: pd.DataFrame,
+    data: DataSettings,
+    model: ModelSettings,
+) -> Annotated[TokenizedDataset, "tokenized_dataset"]:
+    """Tokenize every split, truncating to `model.max_length` tokens, without padding.
+
+    Args:
+        train_set: Training rows.
+        validation_set: Validation rows.
+        test_set: Test rows.
+        data: The task.
+        model: The base model (whose tokenizer is used) and the maximum length.
+
+    Returns:
+        The tokenized splits.
+    """
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(model.base_model))
+    dataset = tokenize_dataset(
+        {"train": train_set, "validation": validation_set, "test": test_set},
+        tokenizer,
+        max_length=model.max_length,
+        task=data.task,
+    )
+    for split in dataset.splits:
+        logger.info(
+            "%s: %d rows, %.0f%% truncated to %d tokens.",
+            split,
+            dataset.splits[split].num_rows,
+            100 * dataset.truncation_rate(split),
+            dataset.max_length,
+        )
+    return dataset

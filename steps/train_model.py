@@ -1,0 +1,49 @@
+"""Train step: fine-tune the base model."""
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import mlflow
+from zenml import ArtifactConfig, step
+from zenml.enums import ArtifactType
+
+from textmodels.modeling import FineTunedModel, resolve_base_model
+from textmodels.settings import ModelSettings
+from textmodels.tokenization import TokenizedDataset
+from textmodels.training import TrainingSettings, fine_tune
+
+
+@step(experiment_tracker=True)
+def train_model(
+    tokenized_dataset: TokenizedDataset,
+    model: ModelSettings,
+    training: TrainingSettings,
+) -> Annotated[FineTunedModel, ArtifactConfig(name="model", artifact_type=ArtifactType.MODEL)]:
+    """Fine-tune the base model with early stopping on validation macro-F1.
+
+    Parameters, per-epoch metrics and the model files go to the stack's experiment tracker
+    when it has one.
+
+    Args:
+        tokenized_dataset: Tokenized train and validation splits.
+        model: The base model.
+        training: Hyper-parameters.
+
+    Returns:
+        The best checkpoint's model with its tokenizer.
+    """
+    tracking = mlflow.active_run() is not None
+    with tempfile.TemporaryDirectory(prefix="stackport-train-") as workdir:
+        fine_tuned = fine_tune(
+            tokenized_dataset,
+            resolve_base_model(model.base_model),
+            training,
+            output_dir=Path(workdir) / "checkpoints",
+            report_to=["mlflow"] if tracking else [],
+        )
+        if tracking:
+            model_dir = Path(workdir) / "model"
+            fine_tuned.save(model_dir)
+            mlflow.log_artifacts(str(model_dir), artifact_path="model")
+    return fine_tuned

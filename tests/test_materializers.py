@@ -1,0 +1,300 @@
+"""Round trips, metadata and visualizations of the Stackport materializers."""
+
+from datetime import datetime
+from pathlib import Path
+from uuid import uuid4
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from zenml.artifact_stores import LocalArtifactStore, LocalArtifactStoreConfig
+from zenml.enums import StackComponentType, VisualizationType
+from zenml.materializers.materializer_registry import materializer_registry
+
+from materializers.evaluation_report import EvaluationReportMaterializer
+from materializers.fine_tuned_model import FineTunedModelMaterializer
+from materializers.tokenized_dataset import TokenizedDatasetMaterializer
+from textmodels.evaluation import EvaluationReport, classification_report
+from textmodels.modeling import FineTunedModel
+from textmodels.tasks import Task
+from textmodels.tokenization import TOKENIZED_SCHEMA, TokenizedDataset, tokenize_dataset
+
+MODEL_LABELS = ["business", "sport", "tech"]
+PICKLE_SUFFIXES = {".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt"}
+
+
+@pytest.fixture
+def artifact_store(tmp_path: Path) -> LocalArtifactStore:
+    """A local artifact store rooted in the test's temporary directory, outside any stack."""
+    now = datetime.now()
+    return LocalArtifactStore(
+        name="test-store",
+        id=uuid4(),
+        config=LocalArtifactStoreConfig(path=str(tmp_path / "store")),
+        flavor="local",
+        type=StackComponentType.ARTIFACT_STORE,
+        user=None,
+        created=now,
+        updated=now,
+    )
+
+
+def artifact_uri(store: LocalArtifactStore, name: str) -> str:
+    uri = f"{store.path}/{name}"
+    store.makedirs(uri)
+    return uri
+
+
+def file_names(uri: str) -> set[str]:
+    return {path.name for path in Path(uri).iterdir()}
+
+
+@pytest.fixture(scope="module")
+def tokenized_dataset(bbc_news: pd.DataFrame, tiny_bert_path: Path) -> TokenizedDataset:
+    """Three articles per topic in every split (bbc_slice loses `label` under pandas 3)."""
+    articles = bbc_news.groupby("label").head(9)
+    split_of_article = articles.groupby("label").cumcount() % 3
+    splits = {
+        name: articles[split_of_article == index]
+        for index, name in enumerate(["train", "validation", "test"])
+    }
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
+    return tokenize_dataset(splits, tokenizer, max_length=64)
+
+
+@pytest.fixture(scope="module")
+def fine_tuned_model(tiny_bert_path: Path) -> FineTunedModel:
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert_path,
+        num_labels=len(MODEL_LABELS),
+        id2label=dict(enumerate(MODEL_LABELS)),
+        label2id={name: index for index, name in enumerate(MODEL_LABELS)},
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
+    return FineTunedModel(model=model, tokenizer=tokenizer, task=Task.CLASSIFICATION)
+
+
+@pytest.fixture
+def evaluation_report() -> EvaluationReport:
+    return classification_report(
+        model_name="fine-tuned",
+        split="test",
+        label_names=MODEL_LABELS,
+        true_ids=[0, 0, 1, 1, 2, 2, 2],
+        predicted_ids=[0, 1, 1, 1, 2, 0, 2],
+    )
+
+
+def test_materializers_are_registered_for_their_types() -> None:
+    assert materializer_registry[TokenizedDataset] is TokenizedDatasetMaterializer
+    assert materializer_registry[FineTunedModel] is FineTunedModelMaterializer
+    # EvaluationReport is a pydantic model: ours must win over ZenML's PydanticMaterializer.
+    assert materializer_registry[EvaluationReport] is EvaluationReportMaterializer
+
+
+def test_tokenized_dataset_round_trip(
+    tokenized_dataset: TokenizedDataset, artifact_store: LocalArtifactStore
+) -> None:
+    uri = artifact_uri(artifact_store, "dataset")
+    materializer = TokenizedDatasetMaterializer(uri, artifact_store)
+    materializer.save(tokenized_dataset)
+
+    assert file_names(uri) == {"train.arrow", "validation.arrow", "test.arrow", "dataset.json"}
+    with pa.ipc.open_file(f"{uri}/train.arrow") as reader:
+        assert reader.schema == TOKENIZED_SCHEMA
+
+    loaded = materializer.load(TokenizedDataset)
+    assert list(loaded.splits) == list(tokenized_dataset.splits)
+    for split, table in tokenized_dataset.splits.items():
+        assert loaded.splits[split].equals(table)
+    assert loaded.label_names == tokenized_dataset.label_names
+    assert loaded.tokenizer_fingerprint == tokenized_dataset.tokenizer_fingerprint
+    assert loaded.max_length == tokenized_dataset.max_length
+    assert loaded.task is Task.CLASSIFICATION
+
+
+def test_tokenized_dataset_metadata(
+    tokenized_dataset: TokenizedDataset, artifact_store: LocalArtifactStore
+) -> None:
+    materializer = TokenizedDatasetMaterializer(
+        artifact_uri(artifact_store, "dataset"), artifact_store
+    )
+    metadata = materializer.extract_metadata(tokenized_dataset)
+
+    assert metadata["max_length"] == 64
+    assert metadata["label_names"] == tokenized_dataset.label_names
+    for split, table in tokenized_dataset.splits.items():
+        assert metadata[f"{split}_rows"] == table.num_rows == 15
+        assert sum(metadata[f"{split}_label_counts"].values()) == table.num_rows
+        # BBC articles are far longer than 64 tokens.
+        assert metadata[f"{split}_truncation_rate"] == pytest.approx(1.0)
+
+
+def test_tokenized_dataset_preview(
+    tokenized_dataset: TokenizedDataset, artifact_store: LocalArtifactStore
+) -> None:
+    uri = artifact_uri(artifact_store, "dataset")
+    visualizations = TokenizedDatasetMaterializer(uri, artifact_store).save_visualizations(
+        tokenized_dataset
+    )
+
+    assert visualizations == {f"{uri}/preview.html": VisualizationType.HTML}
+    preview = Path(uri, "preview.html").read_text()
+    for split in tokenized_dataset.splits:
+        assert f"<h2>{split}</h2>" in preview
+    assert "truncation rate 100.0%" in preview
+    first_ids = tokenized_dataset.splits["train"].column("input_ids")[0].as_py()
+    assert " ".join(map(str, first_ids[:12])) + " … (+52)" in preview
+
+
+def test_tokenized_dataset_preview_escapes_names(artifact_store: LocalArtifactStore) -> None:
+    table = pa.table(
+        {"input_ids": [[2, 7, 3]], "attention_mask": [[1, 1, 1]], "labels": [0], "num_tokens": [3]},
+        schema=TOKENIZED_SCHEMA,
+    )
+    dataset = TokenizedDataset(
+        splits={"train": table},
+        label_names=["<script>alert(1)</script>"],
+        tokenizer_fingerprint="0" * 64,
+        max_length=8,
+        task=Task.CLASSIFICATION,
+    )
+    uri = artifact_uri(artifact_store, "dataset")
+    TokenizedDatasetMaterializer(uri, artifact_store).save_visualizations(dataset)
+
+    preview = Path(uri, "preview.html").read_text()
+    assert "<script>" not in preview
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in preview
+
+
+def test_tokenized_dataset_rejects_split_names_that_are_paths(
+    tokenized_dataset: TokenizedDataset, artifact_store: LocalArtifactStore
+) -> None:
+    dataset = TokenizedDataset(
+        splits={"../train": tokenized_dataset.splits["train"]},
+        label_names=tokenized_dataset.label_names,
+        tokenizer_fingerprint=tokenized_dataset.tokenizer_fingerprint,
+        max_length=tokenized_dataset.max_length,
+        task=tokenized_dataset.task,
+    )
+    materializer = TokenizedDatasetMaterializer(
+        artifact_uri(artifact_store, "dataset"), artifact_store
+    )
+    with pytest.raises(ValueError, match="not a valid file name"):
+        materializer.save(dataset)
+
+
+def test_fine_tuned_model_round_trip_writes_no_pickle(
+    fine_tuned_model: FineTunedModel, artifact_store: LocalArtifactStore
+) -> None:
+    uri = artifact_uri(artifact_store, "model")
+    materializer = FineTunedModelMaterializer(uri, artifact_store)
+    materializer.save(fine_tuned_model)
+
+    written = file_names(uri)
+    assert {"model.safetensors", "config.json", "tokenizer.json", "stackport_model.json"} <= written
+    assert not {Path(name).suffix for name in written} & PICKLE_SUFFIXES
+
+    loaded = materializer.load(FineTunedModel)
+    assert loaded.task is Task.CLASSIFICATION
+    assert loaded.label_names == MODEL_LABELS
+    expected_state = fine_tuned_model.model.state_dict()
+    loaded_state = loaded.model.state_dict()
+    assert loaded_state.keys() == expected_state.keys()
+    for name, tensor in expected_state.items():
+        assert torch.equal(loaded_state[name], tensor), name
+    texts = ["Shares in the bank rose sharply.", "The striker scored twice in the final!"]
+    assert loaded.tokenizer(texts)["input_ids"] == fine_tuned_model.tokenizer(texts)["input_ids"]
+
+
+def test_fine_tuned_model_metadata(
+    fine_tuned_model: FineTunedModel, artifact_store: LocalArtifactStore
+) -> None:
+    uri = artifact_uri(artifact_store, "model")
+    materializer = FineTunedModelMaterializer(uri, artifact_store)
+    materializer.save(fine_tuned_model)
+    metadata = materializer.extract_metadata(fine_tuned_model)
+
+    parameters = sum(parameter.numel() for parameter in fine_tuned_model.model.parameters())
+    assert metadata["num_parameters"] == parameters
+    assert metadata["num_labels"] == 3
+    assert metadata["label_names"] == MODEL_LABELS
+    assert metadata["model_type"] == "bert"
+    assert metadata["architecture"] == "BertForSequenceClassification"
+    assert metadata["dtype"] == "torch.float32"
+    assert metadata["weights_size"] == Path(uri, "model.safetensors").stat().st_size
+    assert metadata["weights_size"] > 4 * parameters * 0.99
+
+
+def test_evaluation_report_round_trip_and_metadata(
+    evaluation_report: EvaluationReport, artifact_store: LocalArtifactStore
+) -> None:
+    uri = artifact_uri(artifact_store, "report")
+    materializer = EvaluationReportMaterializer(uri, artifact_store)
+    materializer.save(evaluation_report)
+
+    assert file_names(uri) == {"report.json"}
+    assert materializer.load(EvaluationReport) == evaluation_report
+    metadata = materializer.extract_metadata(evaluation_report)
+    assert metadata == {
+        "model_name": "fine-tuned",
+        "split": "test",
+        "accuracy": pytest.approx(5 / 7),
+        "macro_f1": pytest.approx(evaluation_report.metrics["macro_f1"]),
+    }
+    assert all(isinstance(metadata[name], float) for name in ("accuracy", "macro_f1"))
+
+
+def test_evaluation_report_visualizations(
+    evaluation_report: EvaluationReport, artifact_store: LocalArtifactStore
+) -> None:
+    report = evaluation_report.model_copy(update={"model_name": "<b>fine-tuned</b>"})
+    uri = artifact_uri(artifact_store, "report")
+    visualizations = EvaluationReportMaterializer(uri, artifact_store).save_visualizations(report)
+
+    assert visualizations == {
+        f"{uri}/confusion_matrix.png": VisualizationType.IMAGE,
+        f"{uri}/metrics.html": VisualizationType.HTML,
+    }
+    assert Path(uri, "confusion_matrix.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    page = Path(uri, "metrics.html").read_text()
+    assert "<b>" not in page
+    assert "&lt;b&gt;fine-tuned&lt;/b&gt; on test, macro-F1" in page
+    for name in MODEL_LABELS:
+        assert f"<td>{name}</td>" in page
+    assert "<td>accuracy</td><td>0.7143</td>" in page
+
+
+@pytest.mark.parametrize(
+    ("fixture_name", "materializer_class", "visualization_types"),
+    [
+        ("tokenized_dataset", TokenizedDatasetMaterializer, [VisualizationType.HTML]),
+        ("fine_tuned_model", FineTunedModelMaterializer, []),
+        (
+            "evaluation_report",
+            EvaluationReportMaterializer,
+            [VisualizationType.IMAGE, VisualizationType.HTML],
+        ),
+    ],
+)
+def test_artifacts_round_trip_through_the_default_stack(
+    fixture_name: str,
+    materializer_class: type,
+    visualization_types: list[VisualizationType],
+    request: pytest.FixtureRequest,
+) -> None:
+    """ZenML picks our materializer, keeps all its metadata and records its visualizations."""
+    from zenml import load_artifact, save_artifact
+
+    data = request.getfixturevalue(fixture_name)
+    version = save_artifact(data, name=fixture_name)
+
+    assert version.materializer.import_path == (
+        f"{materializer_class.__module__}.{materializer_class.__name__}"
+    )
+    expected_metadata = materializer_class(version.uri).extract_metadata(data)
+    assert expected_metadata.keys() <= version.run_metadata.keys()
+    assert [visualization.type for visualization in version.visualizations] == (visualization_types)
+    assert isinstance(load_artifact(fixture_name), type(data))

@@ -1,0 +1,192 @@
+"""End-to-end runs of `run.py --pipeline train` on a tiny BERT, good data and bad."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+from zenml.client import Client
+from zenml.utils import source_utils
+
+import run
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def source_root():
+    """ZenML resolves step sources relative to the repository, not pytest's main module."""
+    source_utils.set_custom_source_root(str(REPO_ROOT))
+
+
+def tiny_config(tmp_path: Path, model_name: str, **validation) -> Path:
+    """configs/train.yaml shrunk for the tiny model: short texts, one epoch."""
+    config = yaml.safe_load((REPO_ROOT / "configs" / "train.yaml").read_text())
+    parameters = config["parameters"]
+    parameters["model"].update(name=model_name, max_length=64)
+    parameters["training"].update(epochs=1, batch_size=8)
+    parameters["validation"].update(min_examples_per_class=5, **validation)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def invoke(tmp_path: Path, data: str, model_path: Path, config: Path, *extra: str) -> tuple:
+    summary_file = tmp_path / "summary.json"
+    arguments = ["--data", data, "--model", str(model_path), "--config", str(config)]
+    arguments += ["--summary", str(summary_file), *extra]
+    result = CliRunner().invoke(run.main, arguments, catch_exceptions=False)
+    return result, json.loads(summary_file.read_text())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, bbc_slice: pd.DataFrame, tiny_bert_path: Path):
+    """One successful run on 120 BBC articles: the CLI result and the summary JSON."""
+    tmp_path = tmp_path_factory.mktemp("train")
+    data = tmp_path / "bbc.csv"
+    bbc_slice.rename(columns={"text": "article", "label": "topic"}).to_csv(data, index=False)
+    config = tiny_config(tmp_path, "tiny-bbc")
+    extra = ("--text-column", "article", "--label-column", "topic", "--no-cache")
+    return invoke(tmp_path, str(data), tiny_bert_path, config, *extra)
+
+
+def test_training_run_completes_and_writes_the_summary(trained):
+    result, summary = trained
+    assert result.exit_code == 0, result.output
+    assert summary["status"] == "completed"
+    assert summary["error"] is None
+    assert summary["stack"] == "local"
+    assert summary["model"]["name"] == "tiny-bbc"
+    assert summary["model"]["version"]
+    assert set(summary["metrics"]) == {"accuracy", "macro_f1"}
+    assert set(summary["baseline_metrics"]) == {"accuracy", "macro_f1"}
+    assert 0.0 <= summary["metrics"]["macro_f1"] <= 1.0
+    for name in ("model", "tokenized_dataset", "validation_report", "model_evaluation"):
+        assert summary["artifacts"][name]
+    assert f"Model: tiny-bbc version {summary['model']['version']}" in result.output
+
+
+def test_model_version_carries_metrics_and_the_model_artifact(trained):
+    _, summary = trained
+    version = Client().get_model_version("tiny-bbc", summary["model"]["version"])
+    metadata = version.run_metadata
+    assert metadata["test_metrics"] == summary["metrics"]
+    assert metadata["baseline_test_metrics"] == summary["baseline_metrics"]
+    assert set(metadata["per_class"]) == {"business", "entertainment", "politics", "sports", "tech"}
+    model_artifact = version.get_model_artifact("model")
+    assert model_artifact is not None
+    loaded = model_artifact.load()
+    assert loaded.label_names == sorted(metadata["per_class"])
+    assert version.get_artifact("model_evaluation") is not None
+
+
+def test_train_step_logged_params_metrics_and_model_to_mlflow(trained):
+    _, summary = trained
+    run_response = Client().get_pipeline_run(summary["run_id"])
+    train_step = run_response.steps["train_model"]
+    tracker = Client().active_stack.experiment_tracker
+    mlflow_client = mlflow.MlflowClient(tracking_uri=tracker.get_tracking_uri())
+    mlflow_run = mlflow_client.get_run(train_step.run_metadata["mlflow_run_id"])
+    assert float(mlflow_run.data.params["learning_rate"]) == pytest.approx(1e-4)
+    assert "eval_macro_f1" in mlflow_run.data.metrics
+    logged = mlflow_client.list_artifacts(mlflow_run.info.run_id, "model")
+    assert "model/model.safetensors" in {item.path for item in logged}
+
+
+def test_no_artifact_falls_back_to_cloudpickle(trained):
+    _, summary = trained
+    run_response = Client().get_pipeline_run(summary["run_id"])
+    materializers = {
+        name: version.materializer.import_path
+        for step_run in run_response.steps.values()
+        for name, versions in step_run.outputs.items()
+        for version in versions
+    }
+    assert len(materializers) >= 10
+    pickled = {name: path for name, path in materializers.items() if "cloudpickle" in path.lower()}
+    assert not pickled
+    assert materializers["model"].endswith("FineTunedModelMaterializer")
+    assert materializers["tokenized_dataset"].endswith("TokenizedDatasetMaterializer")
+    assert materializers["validation_report"].endswith("ValidationReportMaterializer")
+
+
+def _csv(frame: pd.DataFrame, tmp: Path) -> str:
+    frame.to_csv(tmp / "data.csv", index=False)
+    return str(tmp / "data.csv")
+
+
+def _empty_file(frame: pd.DataFrame, tmp: Path) -> str:
+    (tmp / "data.csv").write_text("")
+    return str(tmp / "data.csv")
+
+
+def _latin1_file(frame: pd.DataFrame, tmp: Path) -> str:
+    (tmp / "data.csv").write_bytes(
+        frame.to_csv(index=False).encode() + b"caf\xe9 au lait,business\n"
+    )
+    return str(tmp / "data.csv")
+
+
+def _text_in_train_and_test(frame: pd.DataFrame, tmp: Path) -> str:
+    folder = tmp / "splits"
+    folder.mkdir()
+    parts = [frame.iloc[i::3] for i in range(3)]
+    parts[2] = pd.concat([parts[2], parts[0].head(1)])  # one training text also in test
+    for name, part in zip(("train", "validation", "test"), parts, strict=True):
+        part.to_csv(folder / f"{name}.csv", index=False)
+    return str(folder)
+
+
+def _with_blank_texts(frame: pd.DataFrame, tmp: Path) -> str:
+    frame.loc[:2, "text"] = "   "
+    return _csv(frame, tmp)
+
+
+def _with_null_labels(frame: pd.DataFrame, tmp: Path) -> str:
+    frame.loc[:1, "label"] = None
+    return _csv(frame, tmp)
+
+
+# case: (writes the source and returns its path, validation settings, words the error must hold)
+BAD_DATA = {
+    "missing text column": (lambda f, t: _csv(f.rename(columns={"text": "body"}), t), {}, "text"),
+    "missing label column": (lambda f, t: _csv(f.drop(columns="label"), t), {}, "label"),
+    "blank texts": (_with_blank_texts, {}, "3 rows have a blank text"),
+    "null labels": (_with_null_labels, {}, "label_not_null"),
+    "label outside the declared set": (
+        _csv,
+        {"labels": ["business", "entertainment", "politics", "sports"]},
+        "'tech'",
+    ),
+    "a single class": (lambda f, t: _csv(f.assign(label="sports"), t), {}, "'sports'"),
+    "a class below the minimum count": (
+        lambda f, t: _csv(pd.concat([f[f.label != "tech"], f[f.label == "tech"].head(2)]), t),
+        {},
+        "'tech' has 2 examples",
+    ),
+    "the same text in train and test": (_text_in_train_and_test, {}, "more than one split"),
+    "an empty file": (_empty_file, {}, "empty"),
+    "a file that is not UTF-8": (_latin1_file, {}, "not valid UTF-8"),
+    "a path that does not exist": (lambda f, t: str(t / "missing.csv"), {}, "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DATA))
+def test_bad_data_stops_at_validation(case, tmp_path, bbc_slice, tiny_bert_path):
+    make_source, validation, cause = BAD_DATA[case]
+    model_name = "bad-data-" + case.replace(" ", "-").replace("'", "")
+    source = make_source(bbc_slice.copy(), tmp_path)
+    config = tiny_config(tmp_path, model_name, **validation)
+    result, summary = invoke(tmp_path, source, tiny_bert_path, config)
+
+    assert result.exit_code == 1
+    assert summary["status"] == "failed"
+    assert "DataValidationError" in summary["error"]
+    assert cause in summary["error"]
+    run_response = Client().get_pipeline_run(summary["run_id"])
+    assert run_response.steps["validate_data"].status.value == "failed"
+    assert "train_model" not in run_response.steps
+    assert not Client().list_models(name=model_name).items

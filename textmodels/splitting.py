@@ -1,0 +1,63 @@
+"""Splitting labelled text into train, validation and test sets without leakage."""
+
+from __future__ import annotations
+
+import pandas as pd
+from pydantic import BaseModel, Field
+from sklearn.model_selection import train_test_split
+
+from textmodels.data_sources import SPLIT_COLUMN
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+class SplitSettings(BaseModel):
+    """How to split data that does not come with its own splits."""
+
+    validation_fraction: float = Field(0.1, gt=0, lt=1)
+    test_fraction: float = Field(0.1, gt=0, lt=1)
+    seed: int = 42
+
+
+def split_dataset(
+    frame: pd.DataFrame, text_column: str, label_column: str, settings: SplitSettings
+) -> dict[str, pd.DataFrame]:
+    """Return train/validation/test frames with `text` and `label` (string) columns.
+
+    Rows that carry a `split` column keep their split. Splits that are missing are carved out
+    of the training rows with a seeded split, stratified by label. Identical texts always land
+    in the same split, so that no text is both trained and tested on.
+    """
+    data = pd.DataFrame(
+        {"text": frame[text_column].astype(str), "label": frame[label_column].astype(str)}
+    )
+    if SPLIT_COLUMN in frame.columns:
+        splits = {name: data[frame[SPLIT_COLUMN] == name] for name in SPLIT_NAMES}
+    else:
+        splits = {"train": data}
+    carved_test = False
+    if _is_missing(splits, "test"):
+        splits["train"], splits["test"] = _carve(
+            splits["train"], settings.test_fraction, settings.seed
+        )
+        carved_test = True
+    if _is_missing(splits, "validation"):
+        # Fractions are of all rows to split: rescale once the test rows are gone.
+        share = settings.validation_fraction / (1 - settings.test_fraction * carved_test)
+        splits["train"], splits["validation"] = _carve(splits["train"], share, settings.seed)
+    return {name: splits[name].reset_index(drop=True) for name in SPLIT_NAMES}
+
+
+def _is_missing(splits: dict[str, pd.DataFrame], name: str) -> bool:
+    return name not in splits or splits[name].empty
+
+
+def _carve(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split off `fraction` of the distinct texts, stratified by label; duplicates stay together."""
+    texts = frame.drop_duplicates("text")
+    _, carved = train_test_split(
+        texts["text"], test_size=fraction, random_state=seed, stratify=texts["label"]
+    )
+    carved_texts = set(carved)
+    in_carved = frame["text"].isin(carved_texts)
+    return frame[~in_carved], frame[in_carved]

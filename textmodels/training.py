@@ -1,0 +1,116 @@
+"""Fine-tuning a sequence classifier with the Hugging Face Trainer on CPU."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+from pydantic import BaseModel, Field
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    EvalPrediction,
+    Trainer,
+    TrainingArguments,
+)
+
+from textmodels.evaluation import classification_report
+from textmodels.modeling import FineTunedModel
+from textmodels.tokenization import TokenizedDataset
+
+SELECTION_METRIC = "macro_f1"
+
+
+class TrainingSettings(BaseModel):
+    """Hyper-parameters of one fine-tuning run."""
+
+    learning_rate: float = Field(1e-4, gt=0)
+    batch_size: int = Field(16, ge=1)
+    epochs: int = Field(4, ge=1)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    early_stopping_patience: int = Field(2, ge=1)
+    seed: int = 42
+
+
+class ArrowTorchDataset(torch.utils.data.Dataset):
+    """Rows of a tokenized Arrow table as the dicts a data collator pads."""
+
+    def __init__(self, table: pa.Table):
+        self._rows = table.select(["input_ids", "attention_mask", "labels"]).to_pylist()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: int) -> dict:
+        return self._rows[index]
+
+
+def fine_tune(
+    dataset: TokenizedDataset,
+    base_model: Path,
+    settings: TrainingSettings,
+    output_dir: Path,
+    report_to: Sequence[str] = (),
+) -> FineTunedModel:
+    """Fine-tune `base_model` on the train split, early-stopping on validation macro-F1.
+
+    Evaluates and checkpoints once per epoch and restores the best checkpoint at the end.
+    `report_to` names Trainer integrations to log to, e.g. `("mlflow",)`.
+    """
+    torch.manual_seed(settings.seed)
+    label_names = dataset.label_names
+    tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base_model,
+        local_files_only=True,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: index for index, name in enumerate(label_names)},
+    )
+
+    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+        predicted = np.asarray(prediction.predictions).argmax(axis=-1)
+        return classification_report(
+            "", "validation", label_names, prediction.label_ids, predicted
+        ).metrics
+
+    arguments = TrainingArguments(
+        output_dir=str(output_dir),
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=max(settings.batch_size, 32),
+        num_train_epochs=settings.epochs,
+        weight_decay=settings.weight_decay,
+        warmup_ratio=settings.warmup_ratio,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=SELECTION_METRIC,
+        greater_is_better=True,
+        logging_strategy="epoch",
+        seed=settings.seed,
+        data_seed=settings.seed,
+        use_cpu=True,
+        report_to=list(report_to),
+        disable_tqdm=False,
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(
+        model=model,
+        args=arguments,
+        train_dataset=ArrowTorchDataset(dataset.splits["train"]),
+        eval_dataset=ArrowTorchDataset(dataset.splits["validation"]),
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience)],
+    )
+    trainer.train()
+    trainer.model.eval()
+    return FineTunedModel(model=trainer.model, tokenizer=tokenizer, task=dataset.task)
