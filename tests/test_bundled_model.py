@@ -1,0 +1,37 @@
+"""The bundled MiniLM-L6 weights, offline (slow: real weights; `make test ARGS="-m slow"`)."""
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer
+
+from textmodels.evaluation import classification_report
+from textmodels.modeling import resolve_base_model
+from textmodels.splitting import SplitSettings, split_dataset
+from textmodels.tokenization import tokenize_dataset
+from textmodels.training import TrainingSettings, fine_tune
+
+pytestmark = pytest.mark.slow
+
+
+def test_minilm_fine_tunes_on_a_bbc_slice_offline(bbc_slice):
+    base = resolve_base_model(None)
+    assert (base / "model.safetensors").is_file()
+    splits = split_dataset(bbc_slice, "text", "label", SplitSettings(test_fraction=0.25))
+    dataset = tokenize_dataset(splits, AutoTokenizer.from_pretrained(base), max_length=64)
+    with tempfile.TemporaryDirectory() as workdir:
+        model = fine_tune(
+            dataset, base, TrainingSettings(epochs=2, batch_size=8), output_dir=Path(workdir)
+        )
+    assert model.model.num_parameters() > 22_000_000
+    test = dataset.splits["test"]
+    report = classification_report(
+        "minilm",
+        "test",
+        model.label_names,
+        test.column("labels").to_pylist(),
+        model.predict_logits(test).argmax(-1).tolist(),
+    )
+    # Five balanced topics: chance is 0.2. Two epochs on 66 articles land far above it.
+    assert report.metrics["accuracy"] > 0.5
