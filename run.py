@@ -23,7 +23,18 @@ DEFAULT_CONFIGS = {"train": REPO_ROOT / "configs" / "train.yaml"}
 LOCAL_STACK = "local"
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+EXAMPLES = """\b
+Examples:
+  python run.py --pipeline train
+  python run.py --data reviews.csv --text-column review --label-column stars
+  python run.py --data folder-with-train-validation-test/ --summary summary.json
+"""
+
+
+@click.command(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXAMPLES,
+)
 @click.option(
     "--pipeline",
     "pipeline_name",
@@ -89,14 +100,7 @@ def main(
     no_cache: bool,
     summary_file: Path | None,
 ) -> None:
-    r"""Fine-tune a transformer text model with typed ZenML pipelines.
-
-    \b
-    Examples:
-      python run.py --pipeline train
-      python run.py --data reviews.csv --text-column review --label-column stars
-      python run.py --data az://container/folder --stack azure --summary summary.json
-    """
+    """Fine-tune a transformer text model with typed ZenML pipelines."""
     config = yaml.safe_load((config_file or DEFAULT_CONFIGS[pipeline_name]).read_text())
     parameters = apply_overrides(
         config.get("parameters", {}),
