@@ -16,6 +16,7 @@ from transformers import (
     EarlyStoppingCallback,
     EvalPrediction,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
 )
 
@@ -57,11 +58,13 @@ def fine_tune(
     settings: TrainingSettings,
     output_dir: Path,
     report_to: Sequence[str] = (),
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> FineTunedModel:
     """Fine-tune `base_model` on the train split, early-stopping on validation macro-F1.
 
     Evaluates and checkpoints once per epoch and restores the best checkpoint at the end.
-    `report_to` names Trainer integrations to log to, e.g. `("mlflow",)`.
+    `report_to` names Trainer integrations to log to, e.g. `("mlflow",)`; `callbacks` are
+    added to the Trainer's (a hyper-parameter search reports and prunes through one).
     """
     torch.manual_seed(settings.seed)
     label_names = dataset.label_names
@@ -109,7 +112,10 @@ def fine_tune(
         eval_dataset=ArrowTorchDataset(dataset.splits["validation"]),
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience)],
+        callbacks=[
+            EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience),
+            *callbacks,
+        ],
     )
     trainer.train()
     trainer.model.eval()
