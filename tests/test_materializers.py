@@ -13,11 +13,17 @@ from zenml.artifact_stores import LocalArtifactStore, LocalArtifactStoreConfig
 from zenml.enums import StackComponentType, VisualizationType
 from zenml.materializers.materializer_registry import materializer_registry
 
+from materializers.benchmark_report import BenchmarkReportMaterializer
 from materializers.evaluation_report import EvaluationReportMaterializer
 from materializers.fine_tuned_model import FineTunedModelMaterializer
+from materializers.onnx_model import OnnxModelMaterializer
 from materializers.tokenized_dataset import TokenizedDatasetMaterializer
+from textmodels.benchmarking import BenchmarkReport, RuntimeBenchmark
 from textmodels.evaluation import EvaluationReport, classification_report
+from textmodels.inference import OnnxPredictor
 from textmodels.modeling import FineTunedModel
+from textmodels.onnx_export import export_to_onnx
+from textmodels.onnx_model import OnnxModel, OnnxModelIntegrityError
 from textmodels.tasks import Task
 from textmodels.tokenization import TOKENIZED_SCHEMA, TokenizedDataset, tokenize_dataset
 
@@ -87,9 +93,45 @@ def evaluation_report() -> EvaluationReport:
     )
 
 
+@pytest.fixture(scope="module")
+def onnx_model(fine_tuned_model: FineTunedModel, tmp_path_factory) -> OnnxModel:
+    return export_to_onnx(fine_tuned_model, tmp_path_factory.mktemp("onnx"), max_length=32)
+
+
+@pytest.fixture
+def benchmark_report() -> BenchmarkReport:
+    def figures(runtime: str, latency: float, throughput: float, size: int) -> RuntimeBenchmark:
+        return RuntimeBenchmark(
+            runtime=runtime,
+            latency_ms_p50=latency,
+            latency_ms_p95=1.5 * latency,
+            batch_latency_ms_p50=32000 / throughput,
+            throughput=throughput,
+            macro_f1=0.95,
+            size_bytes=size,
+        )
+
+    return BenchmarkReport(
+        texts=200,
+        latency_texts=64,
+        batch_size=32,
+        repeats=3,
+        max_length=128,
+        threads=2,
+        cpu="<b>test CPU</b>",
+        results=[
+            figures("pytorch_fp32", 16.0, 70.0, 90_000_000),
+            figures("onnx_fp32", 10.0, 100.0, 91_000_000),
+            figures("onnx_int8", 5.0, 175.0, 23_000_000),
+        ],
+    )
+
+
 def test_materializers_are_registered_for_their_types() -> None:
     assert materializer_registry[TokenizedDataset] is TokenizedDatasetMaterializer
     assert materializer_registry[FineTunedModel] is FineTunedModelMaterializer
+    assert materializer_registry[OnnxModel] is OnnxModelMaterializer
+    assert materializer_registry[BenchmarkReport] is BenchmarkReportMaterializer
     # EvaluationReport is a pydantic model: ours must win over ZenML's PydanticMaterializer.
     assert materializer_registry[EvaluationReport] is EvaluationReportMaterializer
 
@@ -267,11 +309,94 @@ def test_evaluation_report_visualizations(
     assert "<td>accuracy</td><td>0.7143</td>" in page
 
 
+def test_onnx_model_round_trip_writes_no_pickle(
+    onnx_model: OnnxModel, artifact_store: LocalArtifactStore
+) -> None:
+    uri = artifact_uri(artifact_store, "onnx")
+    materializer = OnnxModelMaterializer(uri, artifact_store)
+    materializer.save(onnx_model)
+
+    assert file_names(uri) == {"model.onnx", "tokenizer.json", "onnx_model.json"}
+    loaded = materializer.load(OnnxModel)
+    assert loaded.directory != onnx_model.directory
+    assert loaded.manifest() == onnx_model.manifest()
+    texts = ["Shares in the bank rose sharply.", "The striker scored twice in the final!"]
+    assert OnnxPredictor(loaded).predict(texts) == OnnxPredictor(onnx_model).predict(texts)
+
+
+def test_tampered_onnx_model_is_refused(
+    onnx_model: OnnxModel, artifact_store: LocalArtifactStore
+) -> None:
+    uri = artifact_uri(artifact_store, "onnx")
+    materializer = OnnxModelMaterializer(uri, artifact_store)
+    materializer.save(onnx_model)
+    graph_file = Path(uri, "model.onnx")
+    tampered = bytearray(graph_file.read_bytes())
+    tampered[-100] ^= 0xFF  # one flipped byte inside the weights
+    graph_file.write_bytes(bytes(tampered))
+
+    with pytest.raises(
+        OnnxModelIntegrityError, match=r"artifact .* model\.onnx has sha256 .* refused"
+    ):
+        materializer.load(OnnxModel)
+
+
+def test_onnx_model_metadata_and_summary(
+    onnx_model: OnnxModel, artifact_store: LocalArtifactStore
+) -> None:
+    uri = artifact_uri(artifact_store, "onnx")
+    materializer = OnnxModelMaterializer(uri, artifact_store)
+    metadata = materializer.extract_metadata(onnx_model)
+    visualizations = materializer.save_visualizations(onnx_model)
+
+    assert metadata["opset"] == onnx_model.opset
+    assert metadata["quantization"] == "fp32"
+    assert metadata["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert metadata["outputs"] == ["logits"]
+    assert metadata["size"] == Path(onnx_model.model_path).stat().st_size
+    assert metadata["sha256"] == onnx_model.file_sha256["model.onnx"]
+    assert metadata["label_names"] == MODEL_LABELS
+    assert visualizations == {f"{uri}/summary.html": VisualizationType.HTML}
+    summary = Path(uri, "summary.html").read_text()
+    assert onnx_model.file_sha256["model.onnx"] in summary
+    assert "business, sport, tech" in summary
+
+
+def test_benchmark_report_round_trip_metadata_and_visualizations(
+    benchmark_report: BenchmarkReport, artifact_store: LocalArtifactStore
+) -> None:
+    uri = artifact_uri(artifact_store, "benchmark")
+    materializer = BenchmarkReportMaterializer(uri, artifact_store)
+    materializer.save(benchmark_report)
+    visualizations = materializer.save_visualizations(benchmark_report)
+
+    assert materializer.load(BenchmarkReport) == benchmark_report
+    metadata = materializer.extract_metadata(benchmark_report)
+    assert metadata["onnx_int8"]["speedup_batch1"] == pytest.approx(3.2)
+    assert metadata["onnx_int8"]["speedup_batched"] == pytest.approx(2.5)
+    assert metadata["pytorch_fp32"]["latency_ms_p95"] == pytest.approx(24.0)
+    assert visualizations == {
+        f"{uri}/benchmark.html": VisualizationType.HTML,
+        f"{uri}/benchmark.png": VisualizationType.IMAGE,
+    }
+    assert Path(uri, "benchmark.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    page = Path(uri, "benchmark.html").read_text()
+    assert "<b>" not in page
+    assert "<td>onnx_int8</td><td>23.0</td><td>0.9500</td><td>5.00</td>" in page
+    assert "<td>3.20x</td><td>2.50x</td>" in page
+
+
 @pytest.mark.parametrize(
     ("fixture_name", "materializer_class", "visualization_types"),
     [
         ("tokenized_dataset", TokenizedDatasetMaterializer, [VisualizationType.HTML]),
         ("fine_tuned_model", FineTunedModelMaterializer, []),
+        ("onnx_model", OnnxModelMaterializer, [VisualizationType.HTML]),
+        (
+            "benchmark_report",
+            BenchmarkReportMaterializer,
+            [VisualizationType.HTML, VisualizationType.IMAGE],
+        ),
         (
             "evaluation_report",
             EvaluationReportMaterializer,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
@@ -68,4 +69,18 @@ def classification_report(
             for i, name in enumerate(label_names)
         },
         confusion_matrix=confusion_matrix(true_ids, predicted_ids, labels=ids).tolist(),
+    )
+
+
+def evaluate_logits(
+    model_name: str, frame: pd.DataFrame, label_names: Sequence[str], logits: np.ndarray
+) -> EvaluationReport:
+    """The report of a model's logits for the rows of a `text`/`label` test frame."""
+    label_ids = {name: index for index, name in enumerate(label_names)}
+    return classification_report(
+        model_name,
+        "test",
+        label_names,
+        true_ids=[label_ids[label] for label in frame["label"]],
+        predicted_ids=logits.argmax(axis=-1).tolist(),
     )

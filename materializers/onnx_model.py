@@ -1,0 +1,124 @@
+"""ZenML materializer for `OnnxModel`: the .onnx graph, tokenizer.json and a JSON manifest."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from zenml import get_step_context
+from zenml.enums import ArtifactType, VisualizationType
+from zenml.io import fileio
+from zenml.materializers.base_materializer import BaseMaterializer
+from zenml.metadata.metadata_types import MetadataType, StorageSize
+
+from textmodels.onnx_model import (
+    MANIFEST_FILENAME,
+    MODEL_FILENAME,
+    OnnxModel,
+    OnnxModelIntegrityError,
+)
+
+SUMMARY_FILENAME = "summary.html"
+SUMMARY_STYLE = (
+    "body{font-family:sans-serif;font-size:14px;margin:1em}"
+    "table{border-collapse:collapse;margin-bottom:1em}"
+    "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}"
+    "code{font-size:12px}"
+)
+
+
+class OnnxModelMaterializer(BaseMaterializer):
+    """Stores the model's files and `onnx_model.json`; loading verifies every file's sha256."""
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (OnnxModel,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
+
+    def save(self, data: OnnxModel) -> None:
+        """Copy the manifest, the graph (and its external data) and the tokenizer to the URI."""
+        for name in [MANIFEST_FILENAME, *data.file_sha256]:
+            fileio.copy(str(data.directory / name), os.path.join(self.uri, name), overwrite=True)
+
+    def load(self, data_type: type[Any]) -> OnnxModel:
+        """Copy the files to a local directory and load the model from there.
+
+        The directory outlives this call (ZenML removes it after the step): inference sessions
+        open the graph file from it.
+
+        Raises:
+            OnnxModelIntegrityError: A file differs from the sha256 recorded when it was saved.
+        """
+        with self.artifact_store.open(os.path.join(self.uri, MANIFEST_FILENAME), "r") as file:
+            names = [MANIFEST_FILENAME, *json.load(file)["file_sha256"]]
+        with self.get_temporary_directory(delete_at_exit=False) as temp_dir:
+            for name in names:
+                fileio.copy(os.path.join(self.uri, name), os.path.join(temp_dir, name))
+            try:
+                return OnnxModel.load(temp_dir)
+            except OnnxModelIntegrityError as error:
+                raise OnnxModelIntegrityError(f"ONNX model artifact {self.uri}: {error}") from error
+
+    def extract_metadata(self, data: OnnxModel) -> dict[str, MetadataType]:
+        """Task, labels, opset, inputs/outputs, quantization, graph size and sha256."""
+        return {
+            "task": str(data.task),
+            "label_names": data.label_names,
+            "max_length": data.max_length,
+            "opset": data.opset,
+            "inputs": data.inputs,
+            "outputs": data.outputs,
+            "quantization": str(data.quantization),
+            "size": StorageSize(data.size_bytes),
+            "sha256": data.file_sha256[MODEL_FILENAME],
+            "external_data": len(data.graph_files) > 1,
+        }
+
+    def save_visualizations(self, data: OnnxModel) -> dict[str, VisualizationType]:
+        """Write an HTML summary of the model and its files."""
+        summary_uri = os.path.join(self.uri, SUMMARY_FILENAME)
+        with self.artifact_store.open(summary_uri, "w") as file:
+            file.write(summary_html(data))
+        return {summary_uri: VisualizationType.HTML}
+
+
+def summary_html(model: OnnxModel) -> str:
+    """A self-contained page: what the model predicts, its graph and its files."""
+    facts = {
+        "task": str(model.task),
+        "quantization": str(model.quantization),
+        "opset": str(model.opset),
+        "inputs": ", ".join(model.inputs),
+        "outputs": ", ".join(model.outputs),
+        "max_length": f"{model.max_length} tokens",
+        "labels": ", ".join(model.label_names),
+        "graph size": f"{model.size_bytes / 1e6:.1f} MB",
+    }
+    rows = "".join(
+        f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+        for name, value in facts.items()
+    )
+    files = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{(model.directory / name).stat().st_size:,}</td>"
+        f"<td><code>{digest}</code></td></tr>"
+        for name, digest in model.file_sha256.items()
+    )
+    title = f"ONNX model ({html.escape(str(model.quantization))})"
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{SUMMARY_STYLE}</style></head><body><h2>{title}</h2>"
+        f"<table>{rows}</table>"
+        "<table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>"
+        f"{files}</table></body></html>"
+    )
+
+
+def step_output_directory(output_name: str) -> Path:
+    """An empty local directory for an `OnnxModel` output of the running step.
+
+    ZenML removes it once the step has finished, after the output was stored.
+    """
+    materializer = get_step_context().get_output_materializer(output_name)
+    with materializer.get_temporary_directory(delete_at_exit=False) as directory:
+        return Path(directory)

@@ -1,0 +1,58 @@
+"""Benchmark step: latency, throughput, macro-F1 and size of PyTorch fp32, ONNX fp32 and int8."""
+
+from typing import Annotated
+
+import mlflow
+import pandas as pd
+from zenml import step
+from zenml.logger import get_logger
+
+from textmodels.benchmarking import (
+    BenchmarkReport,
+    BenchmarkSettings,
+    model_runtimes,
+    run_benchmark,
+)
+from textmodels.modeling import FineTunedModel
+from textmodels.onnx_model import OnnxModel
+
+logger = get_logger(__name__)
+
+
+@step(experiment_tracker=True)
+def benchmark_model(
+    model: FineTunedModel,
+    onnx_model: OnnxModel,
+    onnx_model_int8: OnnxModel,
+    test_set: pd.DataFrame,
+    benchmark: BenchmarkSettings,
+) -> Annotated[BenchmarkReport, "benchmark_report"]:
+    """Time the three runtimes on test texts; log the figures to the experiment tracker.
+
+    Args:
+        model: The fine-tuned PyTorch model.
+        onnx_model: Its fp32 ONNX export.
+        onnx_model_int8: Its int8 ONNX model.
+        test_set: Test rows; the first `benchmark.max_texts` texts are used.
+        benchmark: How many texts and repeats.
+
+    Returns:
+        The benchmark report.
+    """
+    report = run_benchmark(
+        model_runtimes(model, onnx_model, onnx_model_int8, benchmark),
+        test_set,
+        onnx_model.label_names,
+        onnx_model.max_length,
+        benchmark,
+    )
+    logger.info("Inference benchmark:\n%s", report.markdown())
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics(
+            {
+                f"{runtime}_{name}": value
+                for runtime, figures in report.figures().items()
+                for name, value in figures.items()
+            }
+        )
+    return report

@@ -1,0 +1,58 @@
+"""Convert step: export the fine-tuned model to ONNX and check it against PyTorch."""
+
+from typing import Annotated
+
+import pandas as pd
+from zenml import ArtifactConfig, log_metadata, step
+from zenml.enums import ArtifactType
+from zenml.logger import get_logger
+
+from materializers.onnx_model import step_output_directory
+from textmodels.modeling import FineTunedModel
+from textmodels.onnx_export import ExportSettings, check_parity, export_to_onnx
+from textmodels.onnx_model import OnnxModel
+from textmodels.tokenization import TokenizedDataset
+
+logger = get_logger(__name__)
+
+OUTPUT = "onnx_model"
+
+
+@step
+def convert_model(
+    model: FineTunedModel,
+    tokenized_dataset: TokenizedDataset,
+    validation_set: pd.DataFrame,
+    export: ExportSettings,
+) -> Annotated[OnnxModel, ArtifactConfig(name=OUTPUT, artifact_type=ArtifactType.MODEL)]:
+    """Export the model to ONNX (fp32) with Optimum and compare its logits with PyTorch's.
+
+    Args:
+        model: The fine-tuned model.
+        tokenized_dataset: Gives the `max_length` the model was trained with.
+        validation_set: Validation rows; the first `export.parity_samples` texts are compared.
+        export: Opset and parity tolerance.
+
+    Returns:
+        The fp32 ONNX model.
+
+    Raises:
+        OnnxParityError: The largest logit difference exceeds `export.parity_tolerance`.
+    """
+    onnx_model = export_to_onnx(
+        model, step_output_directory(OUTPUT), tokenized_dataset.max_length, export.opset
+    )
+    texts = validation_set["text"].tolist()[: export.parity_samples]
+    difference = check_parity(model, onnx_model, texts, export.parity_tolerance)
+    logger.info(
+        "ONNX opset %d export matches PyTorch: max |logit difference| %.3g on %d texts.",
+        onnx_model.opset,
+        difference,
+        len(texts),
+    )
+    log_metadata(
+        {"parity_max_logit_difference": difference, "parity_texts": len(texts)},
+        artifact_name=OUTPUT,
+        infer_artifact=True,
+    )
+    return onnx_model

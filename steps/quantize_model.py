@@ -1,0 +1,56 @@
+"""Quantize step: int8 ONNX model, and the accuracy gate that picks the deployable model."""
+
+from typing import Annotated
+
+import pandas as pd
+from zenml import ArtifactConfig, log_metadata, step
+from zenml.enums import ArtifactType
+from zenml.logger import get_logger
+
+from materializers.onnx_model import step_output_directory
+from textmodels.onnx_model import OnnxModel
+from textmodels.quantization import (
+    QuantizationReport,
+    QuantizationSettings,
+    gate_quantized_model,
+    quantize_onnx_model,
+)
+
+logger = get_logger(__name__)
+
+OUTPUT = "onnx_model_int8"
+
+
+@step
+def quantize_model(
+    onnx_model: OnnxModel,
+    train_set: pd.DataFrame,
+    test_set: pd.DataFrame,
+    quantization: QuantizationSettings,
+) -> tuple[
+    Annotated[OnnxModel, ArtifactConfig(name=OUTPUT, artifact_type=ArtifactType.MODEL)],
+    Annotated[QuantizationReport, "quantization_report"],
+]:
+    """Quantize to int8 and keep the fp32 model deployable if test macro-F1 drops too much.
+
+    Args:
+        onnx_model: The fp32 ONNX model.
+        train_set: Training rows; their texts calibrate static quantization.
+        test_set: Test rows both models are evaluated on.
+        quantization: Mode, weight options and `max_metric_drop`.
+
+    Returns:
+        The int8 model, and the report saying which model is deployable and why.
+    """
+    int8_model = quantize_onnx_model(
+        onnx_model, step_output_directory(OUTPUT), quantization, train_set["text"].tolist()
+    )
+    report = gate_quantized_model(onnx_model, int8_model, test_set, quantization)
+    log = logger.info if report.deployable == "int8" else logger.warning
+    log("Deployable ONNX model: %s; %s.", report.deployable, report.reason)
+    log_metadata(
+        {"deployable": report.deployable == "int8", "gate": report.reason},
+        artifact_name=OUTPUT,
+        infer_artifact=True,
+    )
+    return int8_model, report
