@@ -10,10 +10,13 @@ from zenml.models import PipelineRunResponse
 EVALUATION_STEP = "evaluate_model"
 BASELINE_STEP = "evaluate_baseline"
 REGISTER_STEP = "register_model"
+CONVERT_STEP = "convert_model"
+QUANTIZE_STEP = "quantize_model"
+BENCHMARK_STEP = "benchmark_model"
 
 
 def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[str, Any]:
-    """Run id and status, model name and version, test metrics and every artifact's URI.
+    """Run id and status, model, test metrics, ONNX models, benchmark and every artifact's URI.
 
     Args:
         run: The pipeline run.
@@ -21,7 +24,8 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
             replaces it when the step recorded one.
 
     Returns:
-        The summary; metrics are empty and the model is `None` for a run that stopped early.
+        The summary; metrics and benchmark are empty and the model and ONNX entries are `None`
+        for a run that stopped early.
     """
     run = Client().get_pipeline_run(run.id)
     steps = run.steps
@@ -40,6 +44,8 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
         "model": None,
         "metrics": {},
         "baseline_metrics": {},
+        "onnx": None,
+        "benchmark": {},
         "artifacts": {},
     }
     for step_run in steps.values():
@@ -61,4 +67,15 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
         outputs = steps[step_name].outputs if step_name in steps else {}
         if output in outputs:
             summary[key] = outputs[output][0].load().metrics
+    if QUANTIZE_STEP in steps and "quantization_report" in steps[QUANTIZE_STEP].outputs:
+        quantize_outputs = steps[QUANTIZE_STEP].outputs
+        report = quantize_outputs["quantization_report"][0].load()
+        summary["onnx"] = {
+            "fp32": steps[CONVERT_STEP].outputs["onnx_model"][0].uri,
+            "int8": quantize_outputs["onnx_model_int8"][0].uri,
+            "deployable": report.deployable,
+            "reason": report.reason,
+        }
+    if BENCHMARK_STEP in steps and "benchmark_report" in steps[BENCHMARK_STEP].outputs:
+        summary["benchmark"] = steps[BENCHMARK_STEP].outputs["benchmark_report"][0].load().figures()
     return summary

@@ -1,15 +1,25 @@
-"""The training pipeline: load → validate → split → tokenize → train → evaluate → register."""
+"""The training pipeline: load → validate → split → tokenize → train → evaluate → register.
+
+After training, the model is exported to ONNX, quantized to int8 and benchmarked; the ONNX
+models, the quantization gate's verdict and the benchmark are registered with the model version.
+"""
 
 from zenml import Model, pipeline
 
+from steps.benchmark_model import benchmark_model
+from steps.convert_model import convert_model
 from steps.evaluate_baseline import evaluate_baseline
 from steps.evaluate_model import evaluate_model
 from steps.load_data import load_data
+from steps.quantize_model import quantize_model
 from steps.register_model import register_model
 from steps.split_data import split_data
 from steps.tokenize_data import tokenize_data
 from steps.train_model import train_model
 from steps.validate_data import validate_data
+from textmodels.benchmarking import BenchmarkSettings
+from textmodels.onnx_export import ExportSettings
+from textmodels.quantization import QuantizationSettings
 from textmodels.settings import DataSettings, ModelSettings
 from textmodels.splitting import SplitSettings
 from textmodels.training import TrainingSettings
@@ -23,6 +33,9 @@ def training_pipeline(
     split: SplitSettings,
     model: ModelSettings,
     training: TrainingSettings,
+    export: ExportSettings,
+    quantization: QuantizationSettings,
+    benchmark: BenchmarkSettings,
 ) -> None:
     """Fine-tune a transformer on labelled text and register it in the Model Control Plane.
 
@@ -35,6 +48,9 @@ def training_pipeline(
         split: How to split data that brings no splits.
         model: Base model, maximum length and the registered model's name.
         training: Fine-tuning hyper-parameters.
+        export: ONNX opset and the parity tolerance against PyTorch.
+        quantization: Int8 quantization options and the accuracy gate's `max_metric_drop`.
+        benchmark: How many test texts and repeats the inference benchmark times.
     """
     raw_dataset, load_report = load_data(data=data)
     validation_report = validate_data(raw_dataset, load_report, data=data, validation=validation)
@@ -45,7 +61,20 @@ def training_pipeline(
     fine_tuned = train_model(tokenized_dataset, model=model, training=training)
     model_evaluation = evaluate_model(fine_tuned, tokenized_dataset)
     baseline_evaluation = evaluate_baseline(train_set, test_set, tokenized_dataset)
+    onnx_model = convert_model(fine_tuned, tokenized_dataset, validation_set, export=export)
+    onnx_model_int8, quantization_report = quantize_model(
+        onnx_model, train_set, test_set, quantization=quantization
+    )
+    benchmark_report = benchmark_model(
+        fine_tuned, onnx_model, onnx_model_int8, test_set, benchmark=benchmark
+    )
     registry_model = Model(name=model.name, description=model.description, tags=model.tags)
     register_model.with_options(model=registry_model)(
-        fine_tuned, model_evaluation, baseline_evaluation
+        fine_tuned,
+        model_evaluation,
+        baseline_evaluation,
+        onnx_model,
+        onnx_model_int8,
+        quantization_report,
+        benchmark_report,
     )

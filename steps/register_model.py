@@ -1,4 +1,4 @@
-"""Register step: a Model Control Plane version with the model and its metrics."""
+"""Register step: a Model Control Plane version with the model, its ONNX forms and its metrics."""
 
 from typing import Annotated
 
@@ -6,8 +6,11 @@ from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 from zenml.model.utils import link_artifact_to_model
 
+from textmodels.benchmarking import BenchmarkReport
 from textmodels.evaluation import EvaluationReport
 from textmodels.modeling import FineTunedModel
+from textmodels.onnx_model import MODEL_FILENAME, OnnxModel
+from textmodels.quantization import QuantizationReport
 
 logger = get_logger(__name__)
 
@@ -17,8 +20,12 @@ def register_model(
     model: FineTunedModel,
     model_evaluation: EvaluationReport,
     baseline_evaluation: EvaluationReport,
+    onnx_model: OnnxModel,
+    onnx_model_int8: OnnxModel,
+    quantization_report: QuantizationReport,
+    benchmark_report: BenchmarkReport,
 ) -> Annotated[str, "model_version"]:
-    """Link the model and its evaluations to this run's model version and log the metrics.
+    """Link the models, evaluations and benchmark to this run's model version; log the figures.
 
     The step's configured `model` (set by the pipeline) names the Model Control Plane model;
     the version is created when this step starts, so a run that stops earlier creates none.
@@ -27,6 +34,10 @@ def register_model(
         model: The fine-tuned model.
         model_evaluation: Its test metrics.
         baseline_evaluation: The TF-IDF baseline's test metrics.
+        onnx_model: The fp32 ONNX export.
+        onnx_model_int8: The int8 ONNX model.
+        quantization_report: Which ONNX model is deployable, and why.
+        benchmark_report: Latency, throughput, macro-F1 and size of every runtime.
 
     Returns:
         The name of the model version.
@@ -44,6 +55,15 @@ def register_model(
             },
             "labels": model.label_names,
             "task": model.task.value,
+            "onnx": {
+                "deployable": quantization_report.deployable,
+                "reason": quantization_report.reason,
+                "opset": onnx_model.opset,
+                "int8_mode": str(onnx_model_int8.quantization),
+                "fp32_sha256": onnx_model.file_sha256[MODEL_FILENAME],
+                "int8_sha256": onnx_model_int8.file_sha256[MODEL_FILENAME],
+            },
+            "benchmark": benchmark_report.figures(),
         },
         infer_model=True,
     )

@@ -23,12 +23,16 @@ def source_root():
 
 
 def tiny_config(tmp_path: Path, model_name: str, **validation) -> Path:
-    """configs/train.yaml shrunk for the tiny model: short texts, one epoch."""
+    """configs/train.yaml shrunk for the tiny model: short texts, one epoch, a short benchmark."""
     config = yaml.safe_load((REPO_ROOT / "configs" / "train.yaml").read_text())
     parameters = config["parameters"]
     parameters["model"].update(name=model_name, max_length=64)
     parameters["training"].update(epochs=1, batch_size=8)
     parameters["validation"].update(min_examples_per_class=5, **validation)
+    parameters["export"].update(parity_samples=8)
+    parameters["benchmark"].update(
+        max_texts=8, latency_texts=2, batch_size=4, repeats=1, warmup_batches=0
+    )
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -69,6 +73,39 @@ def test_training_run_completes_and_writes_the_summary(trained):
     assert f"Model: tiny-bbc version {summary['model']['version']}" in result.output
 
 
+def test_summary_names_the_onnx_models_and_the_benchmark(trained):
+    _, summary = trained
+    onnx = summary["onnx"]
+    assert onnx["fp32"] == summary["artifacts"]["onnx_model"]
+    assert onnx["int8"] == summary["artifacts"]["onnx_model_int8"]
+    assert onnx["deployable"] in {"fp32", "int8"}
+    assert "max_metric_drop 0.005" in onnx["reason"]
+    assert set(summary["benchmark"]) == {"pytorch_fp32", "onnx_fp32", "onnx_int8"}
+    for figures in summary["benchmark"].values():
+        assert figures["latency_ms_p95"] >= figures["latency_ms_p50"] > 0
+        assert figures["throughput"] > 0
+
+
+def test_model_version_carries_the_onnx_models_and_the_benchmark(trained):
+    _, summary = trained
+    version = Client().get_model_version("tiny-bbc", summary["model"]["version"])
+    fp32 = version.get_model_artifact("onnx_model")
+    int8 = version.get_model_artifact("onnx_model_int8")
+    assert fp32.uri == summary["onnx"]["fp32"]
+    assert int8.uri == summary["onnx"]["int8"]
+    quantization_report = version.get_artifact("quantization_report").load()
+    assert quantization_report.deployable == summary["onnx"]["deployable"]
+    assert version.get_artifact("benchmark_report").load().figures() == summary["benchmark"]
+    metadata = version.run_metadata
+    assert metadata["onnx"]["deployable"] == summary["onnx"]["deployable"]
+    assert metadata["onnx"]["reason"] == summary["onnx"]["reason"]
+    assert metadata["onnx"]["fp32_sha256"] == fp32.run_metadata["sha256"]
+    assert metadata["onnx"]["int8_mode"] == "dynamic-int8"
+    assert metadata["benchmark"] == summary["benchmark"]
+    assert fp32.run_metadata["parity_max_logit_difference"] <= 1e-4
+    assert int8.load().quantization == "dynamic-int8"
+
+
 def test_model_version_carries_metrics_and_the_model_artifact(trained):
     _, summary = trained
     version = Client().get_model_version("tiny-bbc", summary["model"]["version"])
@@ -96,6 +133,19 @@ def test_train_step_logged_params_metrics_and_model_to_mlflow(trained):
     assert "model/model.safetensors" in {item.path for item in logged}
 
 
+def test_benchmark_step_logged_its_figures_to_mlflow(trained):
+    _, summary = trained
+    run_response = Client().get_pipeline_run(summary["run_id"])
+    benchmark_step = run_response.steps["benchmark_model"]
+    tracker = Client().active_stack.experiment_tracker
+    mlflow_client = mlflow.MlflowClient(tracking_uri=tracker.get_tracking_uri())
+    mlflow_run = mlflow_client.get_run(benchmark_step.run_metadata["mlflow_run_id"])
+    logged = mlflow_run.data.metrics
+    for runtime, figures in summary["benchmark"].items():
+        assert logged[f"{runtime}_latency_ms_p95"] == pytest.approx(figures["latency_ms_p95"])
+        assert logged[f"{runtime}_speedup_batched"] == pytest.approx(figures["speedup_batched"])
+
+
 def test_no_artifact_falls_back_to_cloudpickle(trained):
     _, summary = trained
     run_response = Client().get_pipeline_run(summary["run_id"])
@@ -111,6 +161,9 @@ def test_no_artifact_falls_back_to_cloudpickle(trained):
     assert materializers["model"].endswith("FineTunedModelMaterializer")
     assert materializers["tokenized_dataset"].endswith("TokenizedDatasetMaterializer")
     assert materializers["validation_report"].endswith("ValidationReportMaterializer")
+    assert materializers["onnx_model"].endswith("OnnxModelMaterializer")
+    assert materializers["onnx_model_int8"].endswith("OnnxModelMaterializer")
+    assert materializers["benchmark_report"].endswith("BenchmarkReportMaterializer")
 
 
 def _csv(frame: pd.DataFrame, tmp: Path) -> str:
