@@ -1,0 +1,140 @@
+"""The bento's BentoML service: `POST /predict` with adaptive batching, and `GET /metadata`.
+
+The service predicts through `textmodels.inference.OnnxPredictor`, so the response of each
+text is what the post-processor of the model's task returns (a label and its score for
+classification). The ONNX Runtime session loads in a background thread: `/livez` answers
+at once, `/readyz` only once the session is loaded and warmed up.
+"""
+
+import threading
+from pathlib import Path
+from typing import Annotated, Any, get_type_hints
+
+import bentoml
+from bentoml.exceptions import ServiceUnavailable
+from pydantic import BaseModel, Field, StringConstraints
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from service.config import ServedModel, read_served_model, read_service_settings
+from service.request_limits import RequestBodyLimits
+from textmodels.inference import POST_PROCESSORS, OnnxPredictor, available_cores
+from textmodels.onnx_model import OnnxModel
+from textmodels.tasks import Task
+
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = read_service_settings(SOURCE_ROOT)
+SERVED_MODEL = read_served_model(SOURCE_ROOT)
+LIMITS = SETTINGS.limits
+WARMUP_TEXT = "Warm-up."
+
+
+def prediction_type(task: str) -> Any:
+    """What the inference module's post-processor of `task` returns for one text."""
+    if Task(task) not in POST_PROCESSORS:
+        raise ValueError(f"textmodels.inference has no post-processor for the {task} task.")
+    return get_type_hints(POST_PROCESSORS[Task(task)])["return"].__args__[0]
+
+
+Text = Annotated[str, StringConstraints(max_length=LIMITS.max_text_chars)]
+Texts = Annotated[list[Text], Field(min_length=1, max_length=LIMITS.max_texts)]
+Prediction = prediction_type(SERVED_MODEL.task)
+
+
+class ModelMetadata(BaseModel):
+    """What `GET /metadata` answers."""
+
+    name: str
+    version: str
+    task: str
+    labels: list[str]
+    metrics: dict[str, float]
+    quantization: str
+    max_length: int
+    bentoml_model: str
+
+
+@bentoml.service(
+    name="text_model",
+    workers=SETTINGS.workers,
+    traffic={"timeout": SETTINGS.timeout_s},
+)
+class TextModelService:
+    """Predicts with the bento's ONNX model."""
+
+    onnx_model = bentoml.models.BentoModel(SERVED_MODEL.bentoml_model)
+
+    def __init__(self) -> None:
+        self.served_model: ServedModel = SERVED_MODEL
+        self.predictor: OnnxPredictor | None = None
+        self.load_error: BaseException | None = None
+        self._loaded = threading.Event()
+        threading.Thread(target=self._load, name="load-onnx-model", daemon=True).start()
+
+    def _load(self) -> None:
+        """Verify the model's files, open the session and run one warm-up prediction."""
+        try:
+            model = OnnxModel.load(self.onnx_model.path)
+            threads = SETTINGS.threads or max(1, available_cores() // SETTINGS.workers)
+            predictor = OnnxPredictor(model, threads=threads)
+            predictor.predict([WARMUP_TEXT])
+            self.predictor = predictor
+        except BaseException as error:
+            self.load_error = error
+            raise
+        finally:
+            self._loaded.set()
+
+    def __is_alive__(self) -> bool:
+        """False once loading the model failed, so that the process gets restarted."""
+        return self.load_error is None
+
+    def __is_ready__(self) -> bool:
+        """True once the session is loaded and warmed up."""
+        return self.predictor is not None
+
+    def _ready_predictor(self) -> OnnxPredictor:
+        """The predictor, waiting for it while it loads."""
+        self._loaded.wait(SETTINGS.timeout_s)
+        if self.predictor is None:
+            raise ServiceUnavailable("The model is not loaded (yet); see /readyz.")
+        return self.predictor
+
+    @bentoml.api(
+        batchable=True,
+        max_batch_size=SETTINGS.batching.max_batch_size,
+        max_latency_ms=SETTINGS.batching.max_latency_ms,
+    )
+    def predict(self, texts: Texts) -> list[Prediction]:
+        """One prediction per text, in order (adaptive batching merges concurrent requests)."""
+        return self._ready_predictor().predict(texts)
+
+    def metadata(self) -> ModelMetadata:
+        """The served model: name, version, task, labels, test metrics and quantization."""
+        model = self._ready_predictor().model
+        return ModelMetadata(
+            name=self.served_model.name,
+            version=self.served_model.version,
+            task=str(model.task),
+            labels=model.label_names,
+            metrics=self.served_model.metrics,
+            quantization=str(model.quantization),
+            max_length=model.max_length,
+            bentoml_model=self.served_model.bentoml_model,
+        )
+
+
+async def metadata_endpoint(_: Request) -> JSONResponse:
+    """`GET /metadata`; 503 until the model is loaded."""
+    service = bentoml.get_current_service()
+    if service is None or not service.__is_ready__():
+        return JSONResponse({"error": "The model is not loaded (yet); see /readyz."}, 503)
+    return JSONResponse(service.metadata().model_dump())
+
+
+TextModelService.mount_asgi_app(
+    Starlette(routes=[Route("/metadata", metadata_endpoint, methods=["GET"])]), path="/"
+)
+TextModelService.add_asgi_middleware(RequestBodyLimits, max_body_bytes=LIMITS.max_body_bytes)
