@@ -1,0 +1,134 @@
+"""`run_deployment` on the local stack: registered tiny model versions → a bento → a server."""
+
+import socket
+import tarfile
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import psutil
+import pytest
+import yaml
+from tiny_onnx import tiny_onnx_model
+from zenml import Model, link_artifact_to_model, log_metadata, save_artifact
+from zenml.client import Client
+from zenml.utils import source_utils
+
+from materializers.bento import default_bentoml_home
+from materializers.onnx_model import OnnxModelMaterializer
+from pipelines.deployment import run_deployment, usage
+from textmodels.local_serving import (
+    ContainerEngineUnavailableError,
+    Deployment,
+    check_container_engine,
+    record_path,
+    stop,
+)
+from textmodels.quantization import QuantizationSettings, quantize_onnx_model
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODEL_NAME = "tiny-deploy"
+TEXT = "Shares in the airline rose after its profits doubled."
+
+
+@pytest.fixture(scope="module", autouse=True)
+def source_root():
+    """ZenML resolves step sources relative to the repository, not pytest's main module."""
+    source_utils.set_custom_source_root(str(REPO_ROOT))
+
+
+def register_version(number: str, artifacts: dict, deployable: str, macro_f1: float) -> None:
+    """A model version holding ONNX artifacts and the metadata the training pipeline logs."""
+    model = Model(name=MODEL_NAME, version=number)
+    for name, onnx_model in artifacts.items():
+        artifact = save_artifact(onnx_model, name, materializer=OnnxModelMaterializer)
+        link_artifact_to_model(artifact, model=model)
+    log_metadata(
+        {"onnx": {"deployable": deployable}, "test_metrics": {"macro_f1": macro_f1}},
+        model_name=MODEL_NAME,
+        model_version=number,
+    )
+
+
+@pytest.fixture(scope="module")
+def registered(tiny_bert_path: Path, bbc_slice: pd.DataFrame, tmp_path_factory) -> str:
+    """Version 1 (fp32 deployable) in production; version 2 (int8 deployable) in no stage."""
+    label_names = sorted(bbc_slice["label"].unique())
+    fp32 = tiny_onnx_model(tiny_bert_path, label_names, tmp_path_factory.mktemp("fp32"))
+    int8 = quantize_onnx_model(fp32, tmp_path_factory.mktemp("int8"), QuantizationSettings())
+    client = Client()
+    client.create_model(name=MODEL_NAME)
+    for _ in range(2):
+        client.create_model_version(MODEL_NAME)  # named 1 and 2
+    register_version("1", {"onnx_model": fp32}, "fp32", 0.31)
+    register_version("2", {"onnx_model": fp32, "onnx_model_int8": int8}, "int8", 0.32)
+    client.update_model_version(MODEL_NAME, "1", stage="production")
+    return MODEL_NAME
+
+
+@pytest.fixture(scope="module")
+def parameters(registered: str) -> dict:
+    """configs/deploy.yaml for the tiny model, on a free port, in ZenML's (isolated) config."""
+    parameters = yaml.safe_load((REPO_ROOT / "configs" / "deploy.yaml").read_text())["parameters"]
+    parameters["model"]["name"] = registered
+    parameters["deployment"]["port"] = free_port()
+    return parameters
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def deployments(parameters: dict):
+    """The production deployment, then version 2's replacing it; the last is stopped at the end."""
+    first = run_deployment(parameters)
+    second = run_deployment(parameters, model_version="2")
+    yield first, second
+    stop(second)
+
+
+def test_production_version_is_built_deployed_and_recorded(deployments, parameters):
+    first, _ = deployments
+    version = Client().get_model_version(MODEL_NAME, "1")
+    assert first.model_version == "1"
+    assert first.url == f"http://127.0.0.1:{parameters['deployment']['port']}"
+    assert version.run_metadata["deployment"]["pid"] == first.pid
+    assert version.run_metadata["deployment"]["url"] == first.url
+    bento = version.get_artifact("bento")
+    assert bento.materializer.import_path.endswith("BentoArchiveMaterializer")
+    assert bento.run_metadata["bento_tag"] == first.bento_tag
+    with tarfile.open(bento.load().path) as archive:
+        assert "./env/docker/Dockerfile" in archive.getnames()
+    assert f"curl -s -X POST {first.url}/predict" in usage(first)
+
+
+def test_another_version_replaces_the_earlier_deployment(deployments, parameters):
+    first, second = deployments
+    assert not psutil.pid_exists(first.pid)
+    assert second.url == first.url
+    with httpx.Client(base_url=second.url, timeout=30) as client:
+        metadata = client.get("/metadata").json()
+        response = client.post("/predict", json={"texts": [TEXT]})
+    assert (metadata["version"], metadata["quantization"]) == ("2", "dynamic-int8")
+    assert metadata["metrics"] == {"macro_f1": 0.32}
+    assert response.status_code == 200
+    assert response.json()[0]["label"] in metadata["labels"]
+    record = record_path(default_bentoml_home(), MODEL_NAME)
+    assert Deployment.model_validate_json(record.read_text()) == second
+
+
+def test_unknown_version_is_refused_naming_it(parameters):
+    with pytest.raises(LookupError, match="Model 'tiny-deploy' has no version '9'"):
+        run_deployment(parameters, model_version="9")
+
+
+def test_container_target_needs_a_container_engine(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(ContainerEngineUnavailableError, match="no `docker` client"):
+        check_container_engine()
+    monkeypatch.setattr("shutil.which", lambda name: "/bin/false")
+    with pytest.raises(ContainerEngineUnavailableError, match="engine does not answer"):
+        check_container_engine()
