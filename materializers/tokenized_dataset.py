@@ -103,7 +103,7 @@ class TokenizedDatasetMaterializer(BaseMaterializer):
 
 
 def preview_html(data: TokenizedDataset) -> str:
-    """Per split: row count, truncation rate, label counts and the first rows' token ids."""
+    """Per split: row count, truncation rate, label counts and the first rows' labels and ids."""
     sections = [
         f"<p>Task <b>{html.escape(str(data.task))}</b>, max_length {data.max_length}, "
         f"tokenizer <code>{html.escape(data.tokenizer_fingerprint[:12])}</code></p>"
@@ -115,15 +115,15 @@ def preview_html(data: TokenizedDataset) -> str:
         )
         head = table.slice(0, PREVIEW_ROWS).to_pylist()
         rows = "".join(
-            f"<tr><td>{html.escape(data.label_names[row['labels']])}</td>"
-            f"<td>{row['num_tokens']}</td><td><code>{shortened_ids(row['input_ids'])}</code></td></tr>"
+            f"<tr><td>{html.escape(shortened(data.row_label_names(row['labels'])))}</td>"
+            f"<td>{row['num_tokens']}</td><td><code>{shortened(row['input_ids'])}</code></td></tr>"
             for row in head
         )
         sections.append(
             f"<h2>{html.escape(split)}</h2>"
             f"<p>{table.num_rows} rows, truncation rate {data.truncation_rate(split):.1%}</p>"
-            f"<table><tr><th>label</th><th>rows</th></tr>{label_counts}</table>"
-            "<table><tr><th>label</th><th>tokens before truncation</th><th>input_ids</th></tr>"
+            f"<table><tr><th>label</th><th>occurrences</th></tr>{label_counts}</table>"
+            "<table><tr><th>labels</th><th>tokens before truncation</th><th>input_ids</th></tr>"
             f"{rows}</table>"
         )
     return (
@@ -132,8 +132,8 @@ def preview_html(data: TokenizedDataset) -> str:
     )
 
 
-def shortened_ids(ids: list[int]) -> str:
-    """The first `PREVIEW_TOKENS` ids, and how many were left out."""
-    shown = " ".join(str(token_id) for token_id in ids[:PREVIEW_TOKENS])
-    hidden = len(ids) - PREVIEW_TOKENS
+def shortened(values: list) -> str:
+    """The first `PREVIEW_TOKENS` values (ids, tags), and how many were left out."""
+    shown = " ".join(str(value) for value in values[:PREVIEW_TOKENS])
+    hidden = len(values) - PREVIEW_TOKENS
     return f"{shown} … (+{hidden})" if hidden > 0 else shown

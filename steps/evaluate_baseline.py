@@ -1,12 +1,12 @@
-"""Baseline step: TF-IDF + logistic regression on the same split."""
+"""Baseline step: the task's simple baseline on the same split."""
 
 from typing import Annotated
 
 import pandas as pd
 from zenml import log_metadata, step
 
-from textmodels.baseline import evaluate_tfidf_baseline
 from textmodels.evaluation import EvaluationReport
+from textmodels.task_registry import task_spec
 from textmodels.tokenization import TokenizedDataset
 
 
@@ -14,16 +14,19 @@ from textmodels.tokenization import TokenizedDataset
 def evaluate_baseline(
     train_set: pd.DataFrame, test_set: pd.DataFrame, tokenized_dataset: TokenizedDataset
 ) -> Annotated[EvaluationReport, "baseline_evaluation"]:
-    """Fit the TF-IDF baseline on the training set and evaluate it on the test set.
+    """Fit the task's baseline on the training set and evaluate it on the test set.
+
+    Classification: TF-IDF + logistic regression.
 
     Args:
         train_set: Training rows.
         test_set: Test rows.
-        tokenized_dataset: Gives the label order the fine-tuned model uses.
+        tokenized_dataset: Gives the task and the label order the fine-tuned model uses.
 
     Returns:
         The baseline's evaluation report.
     """
-    report = evaluate_tfidf_baseline(train_set, test_set, tokenized_dataset.label_names)
+    baseline = task_spec(tokenized_dataset.task).baseline
+    report = baseline(train_set, test_set, tokenized_dataset.label_names)
     log_metadata(report.metrics)
     return report

@@ -1,11 +1,11 @@
-"""Evaluate step: test-set metrics of the fine-tuned model."""
+"""Evaluate step: test-set metrics of the fine-tuned model, as its task reports them."""
 
 from typing import Annotated
 
 import mlflow
 from zenml import log_metadata, step
 
-from textmodels.evaluation import EvaluationReport, classification_report
+from textmodels.evaluation import EvaluationReport
 from textmodels.modeling import FineTunedModel
 from textmodels.tokenization import TokenizedDataset
 
@@ -14,7 +14,9 @@ from textmodels.tokenization import TokenizedDataset
 def evaluate_model(
     model: FineTunedModel, tokenized_dataset: TokenizedDataset
 ) -> Annotated[EvaluationReport, "model_evaluation"]:
-    """Accuracy, macro-F1, per-class metrics and confusion matrix on the test split.
+    """The task's test metrics, per-class metrics and confusion matrix.
+
+    Classification: accuracy and macro-F1.
 
     Args:
         model: The fine-tuned model.
@@ -23,14 +25,7 @@ def evaluate_model(
     Returns:
         The evaluation report.
     """
-    test = tokenized_dataset.splits["test"]
-    report = classification_report(
-        "fine-tuned",
-        "test",
-        model.label_names,
-        true_ids=test.column("labels").to_pylist(),
-        predicted_ids=model.predict_logits(test).argmax(axis=-1).tolist(),
-    )
+    report = model.evaluate(tokenized_dataset.splits["test"], "test")
     if mlflow.active_run() is not None:
         mlflow.log_metrics({f"test_{name}": value for name, value in report.metrics.items()})
     log_metadata(report.metrics)

@@ -1,4 +1,4 @@
-"""Load step: read the labelled data."""
+"""Load step: read the labelled data as the task's reader reads it."""
 
 from typing import Annotated
 
@@ -6,8 +6,9 @@ import pandas as pd
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
-from textmodels.data_sources import LoadReport, read_bbc_news, read_source
+from textmodels.data_sources import LoadReport
 from textmodels.settings import DataSettings
+from textmodels.task_registry import task_spec
 
 logger = get_logger(__name__)
 
@@ -17,15 +18,17 @@ logger = get_logger(__name__)
 def load_data(
     data: DataSettings,
 ) -> tuple[Annotated[pd.DataFrame, "raw_dataset"], Annotated[LoadReport, "load_report"]]:
-    """Read the configured source, or the bundled BBC News corpus when none is set.
+    """Read the configured source with the task's reader.
+
+    Classification reads the bundled BBC News corpus when no source is set.
 
     Args:
-        data: Where the data is.
+        data: Where the data is, its task and columns.
 
     Returns:
         The rows as read, with their original columns, and a report of what was read.
     """
-    frame, report = read_bbc_news() if data.source is None else read_source(data.source)
+    frame, report = task_spec(data.task).read(data)
     logger.info("Read %d rows from %s.", report.rows, report.source)
     for note in report.notes:
         logger.info("Reader: %s", note)

@@ -26,12 +26,12 @@ def split_data(
     Args:
         raw_dataset: The rows as read.
         validation_report: The passed validation; taking it orders this step after validation.
-        data: Which columns hold text and label.
+        data: The task, and which columns hold text and label.
         split: Fractions and seed for splits the data does not bring.
 
     Returns:
         The train, validation and test sets.
     """
-    splits = split_dataset(raw_dataset, data.text_column, data.label_column, split)
+    splits = split_dataset(raw_dataset, data.text_column, data.label_column, split, data.task)
     log_metadata({f"{name}_rows": len(frame) for name, frame in splits.items()})
     return splits["train"], splits["validation"], splits["test"]

@@ -20,7 +20,7 @@ def train_model(
     model: ModelSettings,
     training: TrainingSettings,
 ) -> Annotated[FineTunedModel, ArtifactConfig(name="model", artifact_type=ArtifactType.MODEL)]:
-    """Fine-tune the base model with early stopping on validation macro-F1.
+    """Fine-tune the base model, early-stopping on the task's validation selection metric.
 
     Parameters, per-epoch metrics and the model files go to the stack's experiment tracker
     when it has one.

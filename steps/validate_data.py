@@ -30,7 +30,7 @@ def validate_data(
     Args:
         raw_dataset: The rows as read.
         load_report: What the reader could not read.
-        data: Which columns hold text and label.
+        data: The task, and which columns hold text and label.
         validation: Thresholds and the declared label set.
 
     Returns:
@@ -46,6 +46,7 @@ def validate_data(
         label_column=data.label_column,
         settings=validation,
         source_problems=load_report.problems,
+        task=data.task,
     )
     if not report.success:
         save_artifact(report, name="validation_report")

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import io
 import posixpath
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import fsspec
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
@@ -23,13 +27,6 @@ SPLIT_FILE_STEMS = {
     "dev": "validation",
     "test": "test",
 }
-READERS = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".json": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 
 
 class LoadReport(BaseModel):
@@ -40,6 +37,49 @@ class LoadReport(BaseModel):
     rows: int = 0
     problems: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """How to parse one kind of data file.
+
+    Attributes:
+        name: The format's name in messages, e.g. `csv`.
+        parse: Turns the file's bytes into rows; gets the path and the report so that it can
+            record problems (such as invalid UTF-8) instead of raising.
+    """
+
+    name: str
+    parse: Callable[[bytes, str, LoadReport], pd.DataFrame]
+
+
+def parse_csv(raw: bytes, path: str, report: LoadReport) -> pd.DataFrame:
+    """Comma-separated values with a header row; empty cells are missing values."""
+    text = decode_utf8(raw, path, report)
+    return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
+
+
+def parse_jsonl(raw: bytes, path: str, report: LoadReport) -> pd.DataFrame:
+    """One JSON object per line."""
+    return pd.read_json(io.StringIO(decode_utf8(raw, path, report)), lines=True, dtype=False)
+
+
+def parse_parquet(raw: bytes, path: str, report: LoadReport) -> pd.DataFrame:
+    """A Parquet file."""
+    return pd.read_parquet(io.BytesIO(raw))
+
+
+CSV = FileFormat("csv", parse_csv)
+JSONL = FileFormat("jsonl", parse_jsonl)
+PARQUET = FileFormat("parquet", parse_parquet)
+# The formats of tables with one example per row, by file extension.
+TABLE_FORMATS: Mapping[str, FileFormat] = {
+    ".csv": CSV,
+    ".jsonl": JSONL,
+    ".json": JSONL,
+    ".parquet": PARQUET,
+    ".pq": PARQUET,
+}
 
 
 def read_bbc_news() -> tuple[pd.DataFrame, LoadReport]:
@@ -77,12 +117,21 @@ def read_bbc_news() -> tuple[pd.DataFrame, LoadReport]:
     return frame, report
 
 
-def read_source(source: str) -> tuple[pd.DataFrame, LoadReport]:
+def read_source(
+    source: str, formats: Mapping[str, FileFormat] = TABLE_FORMATS
+) -> tuple[pd.DataFrame, LoadReport]:
     """Read a data file or folder from a local path or an fsspec URI.
 
     A folder holding `train`/`validation`/`test` files (`valid` and `dev` also name the
     validation split) yields their rows with a `split` column; any other folder yields the rows
     of all its data files. Columns keep their original names.
+
+    Args:
+        source: The path or URI.
+        formats: The file formats to read, by lower-case file extension.
+
+    Returns:
+        The rows read and the report of what was read.
     """
     report = LoadReport(source=source)
     fs, path = fsspec.core.url_to_fs(source)
@@ -90,20 +139,20 @@ def read_source(source: str) -> tuple[pd.DataFrame, LoadReport]:
         report.problems.append(f"path does not exist: {source}")
         return pd.DataFrame(), report
     if not fs.isdir(path):
-        frame = _read_file(fs, path, report)
+        frame = _read_file(fs, path, formats, report)
         report.rows = len(frame)
         return frame, report
 
-    files = sorted(p for p in fs.ls(path, detail=False) if _extension(p) in READERS)
+    files = sorted(p for p in fs.ls(path, detail=False) if _extension(p) in formats)
     if not files:
         report.problems.append(
-            f"folder holds no data file ({', '.join(sorted(READERS))}): {source}"
+            f"folder holds no data file ({', '.join(sorted(formats))}): {source}"
         )
         return pd.DataFrame(), report
     split_files = {p: SPLIT_FILE_STEMS.get(_stem(p)) for p in files}
     frames = []
     for file, split in split_files.items():
-        frame = _read_file(fs, file, report)
+        frame = _read_file(fs, file, formats, report)
         if split is not None and all(split_files.values()):
             frame[SPLIT_COLUMN] = split
         frames.append(frame)
@@ -125,14 +174,26 @@ def _stem(path: str) -> str:
     return posixpath.splitext(posixpath.basename(path))[0].lower()
 
 
-def _read_file(fs: fsspec.AbstractFileSystem, path: str, report: LoadReport) -> pd.DataFrame:
+def cell_list(value: Any) -> list | None:
+    """A cell holding a list as a Python list (Parquet reads lists back as arrays); else None."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return list(value)
+    return None
+
+
+def _read_file(
+    fs: fsspec.AbstractFileSystem,
+    path: str,
+    formats: Mapping[str, FileFormat],
+    report: LoadReport,
+) -> pd.DataFrame:
     """Read one file, recording problems in `report` instead of raising."""
     report.files.append(path)
-    kind = READERS.get(_extension(path))
-    if kind is None:
+    file_format = formats.get(_extension(path))
+    if file_format is None:
         report.problems.append(
             f"unsupported file type {_extension(path) or '(none)'}: {path} "
-            f"(supported: {', '.join(sorted(READERS))})"
+            f"(supported: {', '.join(sorted(formats))})"
         )
         return pd.DataFrame()
     with fs.open(path, "rb") as handle:
@@ -141,18 +202,13 @@ def _read_file(fs: fsspec.AbstractFileSystem, path: str, report: LoadReport) -> 
         report.problems.append(f"file is empty: {path}")
         return pd.DataFrame()
     try:
-        if kind == "parquet":
-            return pd.read_parquet(io.BytesIO(raw))
-        text = _decode_utf8(raw, path, report)
-        if kind == "csv":
-            return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
-        return pd.read_json(io.StringIO(text), lines=True, dtype=False)
+        return file_format.parse(raw, path, report)
     except Exception as error:  # noqa: BLE001 - any parser error is reported, not raised
-        report.problems.append(f"cannot parse {path} as {kind}: {error}")
+        report.problems.append(f"cannot parse {path} as {file_format.name}: {error}")
         return pd.DataFrame()
 
 
-def _decode_utf8(raw: bytes, path: str, report: LoadReport) -> str:
+def decode_utf8(raw: bytes, path: str, report: LoadReport) -> str:
     """Decode UTF-8; on invalid bytes record a problem naming the line, then decode leniently."""
     try:
         return raw.decode("utf-8")

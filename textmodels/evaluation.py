@@ -1,4 +1,4 @@
-"""Test-set metrics of a classifier, and the TF-IDF + logistic-regression baseline."""
+"""How a model did on a labelled split: the report every task's evaluation produces."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class ClassMetrics(BaseModel):
 
 
 class EvaluationReport(BaseModel):
-    """How a classifier did on a labelled split.
+    """How a model did on a labelled split.
 
     Attributes:
         model_name: What was evaluated, e.g. `fine-tuned` or `tfidf-logreg`.
@@ -59,17 +59,28 @@ def classification_report(
             "accuracy": float(accuracy_score(true_ids, predicted_ids)),
             "macro_f1": float(np.mean(f1)),
         },
-        per_class={
-            name: ClassMetrics(
-                precision=float(precision[i]),
-                recall=float(recall[i]),
-                f1=float(f1[i]),
-                support=int(support[i]),
-            )
-            for i, name in enumerate(label_names)
-        },
+        per_class=per_class_metrics(label_names, precision, recall, f1, support),
         confusion_matrix=confusion_matrix(true_ids, predicted_ids, labels=ids).tolist(),
     )
+
+
+def per_class_metrics(
+    names: Sequence[str],
+    precision: Sequence[float],
+    recall: Sequence[float],
+    f1: Sequence[float],
+    support: Sequence[int],
+) -> dict[str, ClassMetrics]:
+    """`ClassMetrics` by name from parallel sequences of figures."""
+    return {
+        name: ClassMetrics(
+            precision=float(precision[i]),
+            recall=float(recall[i]),
+            f1=float(f1[i]),
+            support=int(support[i]),
+        )
+        for i, name in enumerate(names)
+    }
 
 
 def evaluate_logits(

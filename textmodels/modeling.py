@@ -9,13 +9,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import torch
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from textmodels.evaluation import EvaluationReport
+from textmodels.task_registry import task_spec
 from textmodels.tasks import Task
 
 
@@ -60,6 +57,17 @@ class FineTunedModel:
             logits[batch_indices] = self.model(**batch).logits.float().numpy()
         return logits
 
+    def evaluate(self, table: pa.Table, split: str) -> EvaluationReport:
+        """The task's evaluation report of this model's predictions for a tokenized split."""
+        return task_spec(self.task).report(
+            "fine-tuned",
+            split,
+            self.label_names,
+            self.predict_logits(table),
+            table,
+            None,
+        )
+
     @torch.inference_mode()
     def predict_text_logits(self, texts: Sequence[str], max_length: int) -> np.ndarray:
         """Logits for one batch of texts, truncated to `max_length` and padded to the longest."""
@@ -73,7 +81,7 @@ class FineTunedModel:
     def load(cls, directory: str | Path, task: Task) -> FineTunedModel:
         """Read a model written by `save` (or any local Hugging Face model folder)."""
         return cls(
-            model=AutoModelForSequenceClassification.from_pretrained(
+            model=task_spec(task).model_class.from_pretrained(
                 directory, local_files_only=True, use_safetensors=True
             ),
             tokenizer=AutoTokenizer.from_pretrained(directory, local_files_only=True),

@@ -7,6 +7,8 @@ from pydantic import BaseModel, Field
 from sklearn.model_selection import train_test_split
 
 from textmodels.data_sources import SPLIT_COLUMN
+from textmodels.task_registry import TaskSpec, task_spec
+from textmodels.tasks import Task
 
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -20,16 +22,25 @@ class SplitSettings(BaseModel):
 
 
 def split_dataset(
-    frame: pd.DataFrame, text_column: str, label_column: str, settings: SplitSettings
+    frame: pd.DataFrame,
+    text_column: str,
+    label_column: str,
+    settings: SplitSettings,
+    task: Task = Task.CLASSIFICATION,
 ) -> dict[str, pd.DataFrame]:
-    """Return train/validation/test frames with `text` and `label` (string) columns.
+    """Return train/validation/test frames with `text` and `label` columns, as the task holds them.
 
     Rows that carry a `split` column keep their split. Splits that are missing are carved out
-    of the training rows with a seeded split, stratified by label. Identical texts always land
-    in the same split, so that no text is both trained and tested on.
+    of the training rows with a seeded split, stratified as the task says (classification: by
+    label). Identical texts always land in the same split, so that no text is both trained and
+    tested on.
     """
+    spec = task_spec(task)
     data = pd.DataFrame(
-        {"text": frame[text_column].astype(str), "label": frame[label_column].astype(str)}
+        {
+            "text": frame[text_column].map(spec.as_text),
+            "label": frame[label_column].map(spec.as_label),
+        }
     )
     if SPLIT_COLUMN in frame.columns:
         splits = {name: data[frame[SPLIT_COLUMN] == name] for name in SPLIT_NAMES}
@@ -38,13 +49,13 @@ def split_dataset(
     carved_test = False
     if _is_missing(splits, "test"):
         splits["train"], splits["test"] = _carve(
-            splits["train"], settings.test_fraction, settings.seed
+            splits["train"], settings.test_fraction, settings.seed, spec
         )
         carved_test = True
     if _is_missing(splits, "validation"):
         # Fractions are of all rows to split: rescale once the test rows are gone.
         share = settings.validation_fraction / (1 - settings.test_fraction * carved_test)
-        splits["train"], splits["validation"] = _carve(splits["train"], share, settings.seed)
+        splits["train"], splits["validation"] = _carve(splits["train"], share, settings.seed, spec)
     return {name: splits[name].reset_index(drop=True) for name in SPLIT_NAMES}
 
 
@@ -52,12 +63,15 @@ def _is_missing(splits: dict[str, pd.DataFrame], name: str) -> bool:
     return name not in splits or splits[name].empty
 
 
-def _carve(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split off `fraction` of the distinct texts, stratified by label; duplicates stay together."""
-    texts = frame.drop_duplicates("text")
+def _carve(
+    frame: pd.DataFrame, fraction: float, seed: int, spec: TaskSpec
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split off `fraction` of the distinct texts, stratified; duplicates stay together."""
+    keys = frame["text"].map(spec.text_key)
+    first = ~keys.duplicated()
+    strata = spec.strata(frame.loc[first, "label"])
     _, carved = train_test_split(
-        texts["text"], test_size=fraction, random_state=seed, stratify=texts["label"]
+        keys[first], test_size=fraction, random_state=seed, stratify=strata
     )
-    carved_texts = set(carved)
-    in_carved = frame["text"].isin(carved_texts)
+    in_carved = keys.isin(set(carved))
     return frame[~in_carved], frame[in_carved]

@@ -1,13 +1,14 @@
-"""The tasks the package trains models for."""
+"""The tasks the package trains models for.
+
+Everything that differs between tasks is looked up in `textmodels.task_registry`; this module
+stays free of heavy imports because the command line builds its `--task` choices from it.
+"""
 
 from enum import StrEnum
 
 
 class Task(StrEnum):
-    """A supervised text task.
-
-    Only single-label classification is implemented today; multi-label classification and
-    token classification (NER) join this enum when their readers, models and metrics land.
-    """
+    """A supervised text task."""
 
     CLASSIFICATION = "classification"
+    """One label per text."""

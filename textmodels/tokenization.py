@@ -1,4 +1,4 @@
-"""Tokenizing labelled text into fixed-schema Arrow tables."""
+"""Tokenizing labelled text into Arrow tables, with the label layout of the task."""
 
 from __future__ import annotations
 
@@ -6,24 +6,34 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 from transformers import PreTrainedTokenizerBase
 
+from textmodels.task_registry import task_spec
 from textmodels.tasks import Task
 
 SPLITS = ("train", "validation", "test")
 
-TOKENIZED_SCHEMA = pa.schema(
-    [
-        ("input_ids", pa.list_(pa.int32())),
-        ("attention_mask", pa.list_(pa.int8())),
-        ("labels", pa.int64()),
-        # Token count before truncation, so the truncation rate can be reported.
-        ("num_tokens", pa.int32()),
-    ]
-)
+
+def tokenized_schema(task: Task) -> pa.Schema:
+    """The columns of a task's tokenized tables; `labels` holds label ids."""
+    spec = task_spec(task)
+    return pa.schema(
+        [
+            ("input_ids", pa.list_(pa.int32())),
+            ("attention_mask", pa.list_(pa.int8())),
+            ("labels", spec.labels_type),
+            # Token count before truncation, so the truncation rate can be reported.
+            ("num_tokens", pa.int32()),
+        ]
+    )
+
+
+# The schema of classification tables, for callers written before the other tasks.
+TOKENIZED_SCHEMA = tokenized_schema(Task.CLASSIFICATION)
 
 
 @dataclass
@@ -31,8 +41,8 @@ class TokenizedDataset:
     """Token ids, attention masks and label ids of every split, plus what produced them.
 
     Attributes:
-        splits: One Arrow table per split name, with the columns of `TOKENIZED_SCHEMA`.
-        label_names: Label names; a row's `labels` value indexes this list.
+        splits: One Arrow table per split name, with the columns of `tokenized_schema(task)`.
+        label_names: Label names; the ids in a row's `labels` index this list.
         tokenizer_fingerprint: sha256 of the tokenizer's files, to detect a mismatched model.
         max_length: Sequences were truncated to this many tokens.
         task: The task the labels are for.
@@ -44,13 +54,22 @@ class TokenizedDataset:
     max_length: int
     task: Task
 
+    def row_label_names(self, labels: Any) -> list[str]:
+        """The names of the label ids of one row's `labels` (ids of -100 are left out)."""
+        ids = labels if isinstance(labels, list) else [labels]
+        return [self.label_names[index] for index in ids if index >= 0]
+
     def label_counts(self, split: str) -> dict[str, int]:
-        """Examples per label name in one split."""
-        counts = Counter(self.splits[split].column("labels").to_pylist())
-        return {name: counts.get(index, 0) for index, name in enumerate(self.label_names)}
+        """How often each label occurs in one split."""
+        counts = Counter(
+            name
+            for labels in self.splits[split].column("labels").to_pylist()
+            for name in self.row_label_names(labels)
+        )
+        return {name: counts.get(name, 0) for name in self.label_names}
 
     def truncation_rate(self, split: str) -> float:
-        """Share of the split's examples that were longer than `max_length` tokens."""
+        """Share of the split's rows that were longer than `max_length` tokens."""
         table = self.splits[split]
         if table.num_rows == 0:
             return 0.0
@@ -69,42 +88,23 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
 
 
-def tokenize_split(
-    frame: pd.DataFrame,
-    tokenizer: PreTrainedTokenizerBase,
-    label_names: list[str],
-    max_length: int,
-) -> pa.Table:
-    """Tokenize one split with `text` and `label` columns into a `TOKENIZED_SCHEMA` table.
-
-    No padding is applied: batches are padded dynamically at training and inference time.
-    """
-    label_ids = {name: index for index, name in enumerate(label_names)}
-    texts = frame["text"].tolist()
-    full = tokenizer(texts, truncation=False, verbose=False)["input_ids"]
-    truncated = tokenizer(texts, truncation=True, max_length=max_length)
-    return pa.table(
-        {
-            "input_ids": truncated["input_ids"],
-            "attention_mask": truncated["attention_mask"],
-            "labels": [label_ids[label] for label in frame["label"]],
-            "num_tokens": [len(ids) for ids in full],
-        },
-        schema=TOKENIZED_SCHEMA,
-    )
-
-
 def tokenize_dataset(
     splits: dict[str, pd.DataFrame],
     tokenizer: PreTrainedTokenizerBase,
     max_length: int,
     task: Task = Task.CLASSIFICATION,
 ) -> TokenizedDataset:
-    """Tokenize train/validation/test frames; label names are the sorted labels of all splits."""
-    label_names = sorted({str(label) for frame in splits.values() for label in frame["label"]})
+    """Tokenize `text`/`label` split frames as the task encodes them, without padding.
+
+    Label names come from the labels of all splits (see the task's `label_names`). Batches are
+    padded dynamically at training and inference time.
+    """
+    spec = task_spec(task)
+    label_names = spec.label_names([frame["label"] for frame in splits.values()])
+    schema = tokenized_schema(task)
     return TokenizedDataset(
         splits={
-            name: tokenize_split(frame, tokenizer, label_names, max_length)
+            name: pa.table(spec.encode(frame, tokenizer, label_names, max_length), schema=schema)
             for name, frame in splits.items()
         },
         label_names=label_names,

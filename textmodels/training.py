@@ -1,4 +1,4 @@
-"""Fine-tuning a sequence classifier with the Hugging Face Trainer on CPU."""
+"""Fine-tuning a transformer for a task with the Hugging Face Trainer on CPU."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import pyarrow as pa
 import torch
 from pydantic import BaseModel, Field
 from transformers import (
-    AutoModelForSequenceClassification,
     AutoTokenizer,
-    DataCollatorWithPadding,
     EarlyStoppingCallback,
     EvalPrediction,
     Trainer,
@@ -20,11 +18,13 @@ from transformers import (
     TrainingArguments,
 )
 
-from textmodels.evaluation import classification_report
 from textmodels.modeling import FineTunedModel
+from textmodels.task_registry import task_spec
+from textmodels.tasks import Task
 from textmodels.tokenization import TokenizedDataset
 
-SELECTION_METRIC = "macro_f1"
+# The selection metric of classification; each task's is `task_spec(task).selection_metric`.
+SELECTION_METRIC = task_spec(Task.CLASSIFICATION).selection_metric
 
 
 class TrainingSettings(BaseModel):
@@ -60,28 +60,30 @@ def fine_tune(
     report_to: Sequence[str] = (),
     callbacks: Sequence[TrainerCallback] = (),
 ) -> FineTunedModel:
-    """Fine-tune `base_model` on the train split, early-stopping on validation macro-F1.
+    """Fine-tune `base_model` for the dataset's task, early-stopping on its selection metric.
 
-    Evaluates and checkpoints once per epoch and restores the best checkpoint at the end.
+    Evaluates and checkpoints once per epoch, scoring the validation split as the task's
+    evaluation does, and restores the best checkpoint at the end.
     `report_to` names Trainer integrations to log to, e.g. `("mlflow",)`; `callbacks` are
     added to the Trainer's (a hyper-parameter search reports and prunes through one).
     """
     torch.manual_seed(settings.seed)
+    spec = task_spec(dataset.task)
     label_names = dataset.label_names
+    validation = dataset.splits["validation"]
     tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
+    model = spec.model_class.from_pretrained(
         base_model,
         local_files_only=True,
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id={name: index for index, name in enumerate(label_names)},
+        problem_type=spec.problem_type,
     )
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
-        predicted = np.asarray(prediction.predictions).argmax(axis=-1)
-        return classification_report(
-            "", "validation", label_names, prediction.label_ids, predicted
-        ).metrics
+        logits = np.asarray(prediction.predictions)
+        return spec.report("", "validation", label_names, logits, validation, None).metrics
 
     arguments = TrainingArguments(
         output_dir=str(output_dir),
@@ -95,7 +97,7 @@ def fine_tune(
         save_strategy="epoch",
         save_total_limit=2,
         load_best_model_at_end=True,
-        metric_for_best_model=SELECTION_METRIC,
+        metric_for_best_model=spec.selection_metric,
         greater_is_better=True,
         logging_strategy="epoch",
         seed=settings.seed,
@@ -109,8 +111,8 @@ def fine_tune(
         model=model,
         args=arguments,
         train_dataset=ArrowTorchDataset(dataset.splits["train"]),
-        eval_dataset=ArrowTorchDataset(dataset.splits["validation"]),
-        data_collator=DataCollatorWithPadding(tokenizer),
+        eval_dataset=ArrowTorchDataset(validation),
+        data_collator=spec.make_collator(tokenizer, label_names),
         compute_metrics=compute_metrics,
         callbacks=[
             EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience),

@@ -9,20 +9,16 @@ report, and the `DataValidationError` built from it, lists everything that is wr
 from __future__ import annotations
 
 import html
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import pydantic
 
-if TYPE_CHECKING:
-    from great_expectations.expectations import Expectation
+from textmodels.checks import PlannedCheck, split_check
+from textmodels.task_registry import task_spec
+from textmodels.tasks import Task
 
-SHOWN_ROWS = 5
-SHOWN_VALUES = 5
-VALUE_CHARS = 80
 REPORT_STYLE = (
     "body{font-family:sans-serif;font-size:14px;margin:1em}"
     "table{border-collapse:collapse}"
@@ -111,16 +107,6 @@ class DataValidationError(ValueError):
         self.report = report
 
 
-@dataclass
-class _PlannedCheck:
-    """A check to run: its Great Expectations expectation and how to word a failure."""
-
-    name: str
-    description: str
-    expectation: Expectation
-    explain: Callable[[dict[str, Any]], str]
-
-
 def validate_dataset(
     frame: pd.DataFrame,
     text_column: str,
@@ -128,17 +114,20 @@ def validate_dataset(
     settings: ValidationSettings,
     source_problems: Sequence[str] = (),
     split_column: str = "split",
+    task: Task = Task.CLASSIFICATION,
 ) -> ValidationReport:
     """Check a raw labelled text frame against `settings` and report every problem found.
 
     Args:
-        frame: The raw data with its original column names; it is not modified.
+        frame: The raw data with its original column names, as the task's reader returned
+            it; it is not modified.
         text_column: The column holding the texts.
         label_column: The column holding the labels (strings or integers).
         settings: The thresholds and the declared label set.
         source_problems: Problems met while reading the source; each becomes a failed check.
         split_column: When present, the column naming the split (train/validation/test) of
             each row, as given by the user's split files.
+        task: The task, which plans the checks of the text and label columns.
 
     Returns:
         The report; `success` is False if any check failed.
@@ -155,7 +144,7 @@ def validate_dataset(
     # A new frame (copy-on-write), so helper columns never reach the caller's frame; its
     # RangeIndex makes the row numbers in the details 0-based positions.
     data = frame.reset_index(drop=True)
-    planned = _plan_checks(data, text_column, label_column, settings, split_column)
+    planned = _plan_checks(data, text_column, label_column, settings, split_column, task)
     checks += _run_checks(data, planned)
     return ValidationReport(
         success=all(check.success for check in checks),
@@ -171,186 +160,50 @@ def _plan_checks(
     label_column: str,
     settings: ValidationSettings,
     split_column: str,
-) -> list[_PlannedCheck]:
+    task: Task,
+) -> list[PlannedCheck]:
     """Build the expectations for `data`, adding the helper columns some of them need."""
     import great_expectations.expectations as gxe
+
+    spec = task_spec(task)
 
     def missing_column(column: str) -> Callable[[dict[str, Any]], str]:
         present = ", ".join(repr(str(name)) for name in data.columns) or "none"
         return lambda _: f"column {column!r} not found (columns present: {present})"
 
     planned = [
-        _PlannedCheck(
+        PlannedCheck(
             "text_column_exists",
             f"a text column {text_column!r} exists",
             gxe.ExpectColumnToExist(column=text_column),
             missing_column(text_column),
         ),
-        _PlannedCheck(
+        PlannedCheck(
             "label_column_exists",
             f"a label column {label_column!r} exists",
             gxe.ExpectColumnToExist(column=label_column),
             missing_column(label_column),
         ),
-        _PlannedCheck(
+        PlannedCheck(
             "has_rows",
             "the data has at least 1 row",
             gxe.ExpectTableRowCountToBeBetween(min_value=1),
             lambda result: f"the data has {result['observed_value']} rows",
         ),
     ]
-    if text_column in data.columns:
-        planned += _text_checks(data, text_column, settings)
+    has_text = text_column in data.columns
+    if has_text:
+        planned += spec.text_checks(data, text_column, settings)
     if label_column in data.columns:
-        data[label_column] = data[label_column].map(_label_text)
-        planned += _label_checks(data, label_column, settings)
-    if text_column in data.columns and split_column in data.columns:
-        planned.append(_split_check(data, text_column, split_column))
+        planned += spec.label_checks(
+            data, label_column, settings, text_column if has_text else None
+        )
+    if has_text and split_column in data.columns:
+        planned.append(split_check(data, text_column, split_column, spec.text_key))
     return planned
 
 
-def _text_checks(
-    data: pd.DataFrame, text_column: str, settings: ValidationSettings
-) -> list[_PlannedCheck]:
-    """Checks on the texts: present, not blank, of a length within the settings' bounds."""
-    import great_expectations.expectations as gxe
-
-    low, high = settings.min_text_chars, settings.max_text_chars
-
-    def explain_lengths(result: dict[str, Any]) -> str:
-        rows = result["unexpected_index_list"]
-        lengths = ", ".join(
-            f"row {row}: {len(str(data.at[row, text_column]))} chars" for row in rows[:SHOWN_ROWS]
-        )
-        more = f" and {len(rows) - SHOWN_ROWS} more" if len(rows) > SHOWN_ROWS else ""
-        return _rows_have(rows, f"a text length outside [{low}, {high}]", f"{lengths}{more}")
-
-    return [
-        _PlannedCheck(
-            "text_not_null",
-            f"every row has a text in {text_column!r}",
-            gxe.ExpectColumnValuesToNotBeNull(column=text_column),
-            lambda result: _rows_have(result["unexpected_index_list"], "no text"),
-        ),
-        _PlannedCheck(
-            "text_not_blank",
-            "no text is blank (empty or whitespace only)",
-            gxe.ExpectColumnValuesToNotMatchRegex(column=text_column, regex=r"^\s*$"),
-            lambda result: _rows_have(result["unexpected_index_list"], "a blank text"),
-        ),
-        _PlannedCheck(
-            "text_length_in_range",
-            f"every text has between {low} and {high} characters",
-            gxe.ExpectColumnValueLengthsToBeBetween(
-                column=text_column, min_value=low, max_value=high
-            ),
-            explain_lengths,
-        ),
-    ]
-
-
-def _label_checks(
-    data: pd.DataFrame, label_column: str, settings: ValidationSettings
-) -> list[_PlannedCheck]:
-    """Checks on the labels (already text): present, declared, enough classes and examples."""
-    import great_expectations.expectations as gxe
-
-    labels = data[label_column]
-    counts = labels.value_counts()
-    frequency_column = _helper_column(data, "label_frequency")
-    data[frequency_column] = labels.map(counts)
-
-    def explain_undeclared(result: dict[str, Any]) -> str:
-        rows = result["unexpected_index_list"]
-        found = Counter(labels.iloc[rows]).most_common()
-        shown = ", ".join(
-            f"{_quote(label)} ({_plural(count, 'row')})" for label, count in found[:SHOWN_VALUES]
-        )
-        more = f" and {len(found) - SHOWN_VALUES} more" if len(found) > SHOWN_VALUES else ""
-        undeclared = _rows_have(rows, "a label outside the declared set")
-        return f"{undeclared}; the undeclared labels are {shown}{more}"
-
-    def explain_classes(result: dict[str, Any]) -> str:
-        if not result["observed_value"]:
-            return "found no labels"
-        found = _plural(result["observed_value"], "distinct label")
-        return f"found {found} ({_values(counts.index)})"
-
-    def explain_small_classes(result: dict[str, Any]) -> str:
-        small = Counter(labels.iloc[result["unexpected_index_list"]])
-        return "; ".join(
-            f"class {_quote(label)} has {_plural(count, 'example')}, "
-            f"fewer than {settings.min_examples_per_class}"
-            for label, count in sorted(small.items(), key=lambda item: (item[1], item[0]))
-        )
-
-    planned = [
-        _PlannedCheck(
-            "label_not_null",
-            f"every row has a label in {label_column!r}",
-            gxe.ExpectColumnValuesToNotBeNull(column=label_column),
-            lambda result: _rows_have(result["unexpected_index_list"], "no label"),
-        )
-    ]
-    if settings.labels is not None:
-        declared = [str(label) for label in settings.labels]
-        planned.append(
-            _PlannedCheck(
-                "label_in_declared_set",
-                f"every label is one of the declared labels ({_values(declared)})",
-                gxe.ExpectColumnValuesToBeInSet(column=label_column, value_set=declared),
-                explain_undeclared,
-            )
-        )
-    return [
-        *planned,
-        _PlannedCheck(
-            "enough_classes",
-            f"there are at least {settings.min_classes} distinct labels",
-            gxe.ExpectColumnUniqueValueCountToBeBetween(
-                column=label_column, min_value=settings.min_classes
-            ),
-            explain_classes,
-        ),
-        _PlannedCheck(
-            "enough_examples_per_class",
-            f"every class has at least {settings.min_examples_per_class} examples",
-            gxe.ExpectColumnValuesToBeBetween(
-                column=frequency_column, min_value=settings.min_examples_per_class
-            ),
-            explain_small_classes,
-        ),
-    ]
-
-
-def _split_check(data: pd.DataFrame, text_column: str, split_column: str) -> _PlannedCheck:
-    """No text, stripped of surrounding whitespace, may occur in two different splits."""
-    import great_expectations.expectations as gxe
-
-    texts = data[text_column].map(lambda text: text if pd.isna(text) else str(text).strip())
-    splits_column = _helper_column(data, "splits_per_text")
-    data[splits_column] = data[split_column].groupby(texts).transform("nunique")
-
-    def explain_overlap(result: dict[str, Any]) -> str:
-        shared = texts.iloc[result["unexpected_index_list"]]
-        count = shared.nunique()
-        example = shared.iloc[0]
-        rows = data.index[texts == example].tolist()
-        splits = ", ".join(sorted({str(split) for split in data.loc[rows, split_column]}))
-        return (
-            f"{_plural(count, 'text')} {'appears' if count == 1 else 'appear'} in more than one "
-            f"split, e.g. {_quote(example)} in {splits} ({_row_numbers(rows)})"
-        )
-
-    return _PlannedCheck(
-        "no_text_in_two_splits",
-        f"no text appears in more than one split (column {split_column!r})",
-        gxe.ExpectColumnValuesToBeBetween(column=splits_column, max_value=1),
-        explain_overlap,
-    )
-
-
-def _run_checks(data: pd.DataFrame, planned: list[_PlannedCheck]) -> list[CheckResult]:
+def _run_checks(data: pd.DataFrame, planned: list[PlannedCheck]) -> list[CheckResult]:
     """Run all planned expectations as one suite on `data`, in an ephemeral GX context."""
     # Imported here: importing Great Expectations takes seconds, which only validation pays.
     import great_expectations as gx
@@ -419,55 +272,3 @@ def _exception_message(info: dict[str, Any] | None) -> str | None:
         if record.get("raised_exception"):
             return str(record.get("exception_message"))
     return None
-
-
-def _label_text(value: Any) -> str | None:
-    """A label as text: 3 and 3.0 (an integer column with gaps) both become "3"."""
-    if pd.isna(value):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _helper_column(data: pd.DataFrame, stem: str) -> str:
-    """A column name for a helper column that does not clash with the data's columns."""
-    name = f"__{stem}__"
-    while name in data.columns:
-        name += "_"
-    return name
-
-
-def _quote(value: Any) -> str:
-    """A value for a message: quoted, on one line, at most `VALUE_CHARS` characters."""
-    text = str(value)
-    if len(text) > VALUE_CHARS:
-        text = text[: VALUE_CHARS - 1] + "…"
-    return repr(text)
-
-
-def _values(values: Iterable[Any]) -> str:
-    """The first `SHOWN_VALUES` values, quoted, and how many more there are."""
-    values = list(values)
-    shown = ", ".join(_quote(value) for value in values[:SHOWN_VALUES])
-    hidden = len(values) - SHOWN_VALUES
-    return f"{shown} and {hidden} more" if hidden > 0 else shown
-
-
-def _plural(count: int, noun: str) -> str:
-    """The count and the noun, plural unless the count is 1: `1 row`, `3 rows`."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _rows_have(rows: list[int], what: str, listing: str | None = None) -> str:
-    """`3 rows have <what> (rows 4, 17, 30)`; `listing` replaces the row numbers."""
-    verb = "has" if len(rows) == 1 else "have"
-    return f"{_plural(len(rows), 'row')} {verb} {what} ({listing or _row_numbers(rows)})"
-
-
-def _row_numbers(rows: list[int]) -> str:
-    """`row 4` or `rows 4, 17, 30`: at most `SHOWN_ROWS` 0-based positions, then how many more."""
-    shown = ", ".join(str(row) for row in rows[:SHOWN_ROWS])
-    hidden = len(rows) - SHOWN_ROWS
-    more = f" and {hidden} more" if hidden > 0 else ""
-    return f"{'row' if len(rows) == 1 else 'rows'} {shown}{more}"
