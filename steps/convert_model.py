@@ -9,7 +9,7 @@ from zenml.logger import get_logger
 
 from materializers.onnx_model import step_output_directory
 from textmodels.modeling import FineTunedModel
-from textmodels.onnx_export import ExportSettings, check_parity, export_to_onnx
+from textmodels.onnx_export import ExportSettings, check_parity, export_to_onnx, parity_texts
 from textmodels.onnx_model import OnnxModel
 from textmodels.tokenization import TokenizedDataset
 
@@ -30,7 +30,7 @@ def convert_model(
     Args:
         model: The fine-tuned model.
         tokenized_dataset: Gives the `max_length` the model was trained with.
-        validation_set: Validation rows; the first `export.parity_samples` texts are compared.
+        validation_set: Validation rows; `export.parity_samples` of their texts are compared.
         export: Opset and parity tolerance.
 
     Returns:
@@ -42,7 +42,7 @@ def convert_model(
     onnx_model = export_to_onnx(
         model, step_output_directory(OUTPUT), tokenized_dataset.max_length, export.opset
     )
-    texts = validation_set["text"].tolist()[: export.parity_samples]
+    texts = parity_texts(validation_set, export.parity_samples)
     difference = check_parity(model, onnx_model, texts, export.parity_tolerance)
     logger.info(
         "ONNX opset %d export matches PyTorch: max |logit difference| %.3g on %d texts.",

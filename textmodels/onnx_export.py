@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pandas as pd
 from onnx.external_data_helper import uses_external_data
 from pydantic import BaseModel, Field
 from tokenizers import Tokenizer
@@ -28,6 +29,7 @@ from textmodels.tasks import Task
 # The Optimum (`optimum.exporters.tasks.TasksManager`) task each of our tasks exports as.
 OPTIMUM_TASKS: dict[Task, str] = {Task.CLASSIFICATION: "text-classification"}
 PARITY_BATCH_SIZE = 16
+PARITY_SEED = 42
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
@@ -40,7 +42,9 @@ class ExportSettings(BaseModel):
     parity_tolerance: float = Field(
         1e-4, gt=0, description="Largest |ONNX - PyTorch| logit difference allowed."
     )
-    parity_samples: int = Field(64, ge=1, description="Validation texts the parity check runs.")
+    parity_samples: int = Field(
+        64, ge=1, description="Validation texts (a seeded sample) the parity check runs."
+    )
 
 
 class OnnxParityError(ValueError):
@@ -61,6 +65,7 @@ def export_to_onnx(
     Returns:
         The fp32 ONNX model, its files sealed with their sha256.
     """
+    # Imported here: importing Optimum's exporters takes seconds, which only the export pays.
     from optimum.exporters.onnx import onnx_export_from_model
 
     if model.task not in OPTIMUM_TASKS:
@@ -167,6 +172,12 @@ def seal_onnx_model(
     )
     model.write_manifest()
     return model
+
+
+def parity_texts(validation_set: pd.DataFrame, samples: int) -> list[str]:
+    """A seeded sample of validation texts (splits often keep their source's label order)."""
+    count = min(samples, len(validation_set))
+    return validation_set["text"].sample(n=count, random_state=PARITY_SEED).tolist()
 
 
 def max_logit_difference(
