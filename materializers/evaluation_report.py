@@ -51,14 +51,18 @@ class EvaluationReportMaterializer(BaseMaterializer):
         }
 
     def save_visualizations(self, data: EvaluationReport) -> dict[str, VisualizationType]:
-        """Write the confusion matrix as a PNG and the metrics as an HTML table."""
-        image_uri = os.path.join(self.uri, CONFUSION_MATRIX_FILENAME)
-        with self.artifact_store.open(image_uri, "wb") as file:
-            file.write(confusion_matrix_png(data))
+        """Write the confusion matrix (if the report has one) as a PNG, the metrics as HTML."""
+        visualizations = {}
+        if data.confusion_matrix:
+            image_uri = os.path.join(self.uri, CONFUSION_MATRIX_FILENAME)
+            with self.artifact_store.open(image_uri, "wb") as file:
+                file.write(confusion_matrix_png(data))
+            visualizations[image_uri] = VisualizationType.IMAGE
         table_uri = os.path.join(self.uri, METRICS_FILENAME)
         with self.artifact_store.open(table_uri, "w") as file:
             file.write(metrics_html(data))
-        return {image_uri: VisualizationType.IMAGE, table_uri: VisualizationType.HTML}
+        visualizations[table_uri] = VisualizationType.HTML
+        return visualizations
 
 
 def report_title(report: EvaluationReport) -> str:

@@ -82,7 +82,7 @@ class TokenizedDatasetMaterializer(BaseMaterializer):
         )
 
     def extract_metadata(self, data: TokenizedDataset) -> dict[str, MetadataType]:
-        """Rows, label counts and truncation rate per split, plus `max_length` and the labels."""
+        """Rows, examples, label counts, truncation rate per split; `max_length`, the labels."""
         metadata: dict[str, MetadataType] = {
             "max_length": data.max_length,
             "task": str(data.task),
@@ -90,6 +90,7 @@ class TokenizedDatasetMaterializer(BaseMaterializer):
         }
         for split, table in data.splits.items():
             metadata[f"{split}_rows"] = table.num_rows
+            metadata[f"{split}_examples"] = data.example_count(split)
             metadata[f"{split}_truncation_rate"] = data.truncation_rate(split)
             metadata[f"{split}_label_counts"] = data.label_counts(split)
         return metadata
@@ -121,7 +122,8 @@ def preview_html(data: TokenizedDataset) -> str:
         )
         sections.append(
             f"<h2>{html.escape(split)}</h2>"
-            f"<p>{table.num_rows} rows, truncation rate {data.truncation_rate(split):.1%}</p>"
+            f"<p>{data.example_count(split)} examples in {table.num_rows} rows, "
+            f"truncation rate {data.truncation_rate(split):.1%}</p>"
             f"<table><tr><th>label</th><th>occurrences</th></tr>{label_counts}</table>"
             "<table><tr><th>labels</th><th>tokens before truncation</th><th>input_ids</th></tr>"
             f"{rows}</table>"

@@ -16,7 +16,8 @@ def evaluate_baseline(
 ) -> Annotated[EvaluationReport, "baseline_evaluation"]:
     """Fit the task's baseline on the training set and evaluate it on the test set.
 
-    Classification: TF-IDF + logistic regression.
+    Classification: TF-IDF + logistic regression; multilabel: TF-IDF + one-vs-rest logistic
+    regression; NER: each word's most frequent tag in the training set.
 
     Args:
         train_set: Training rows.

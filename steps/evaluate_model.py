@@ -16,7 +16,9 @@ def evaluate_model(
 ) -> Annotated[EvaluationReport, "model_evaluation"]:
     """The task's test metrics, per-class metrics and confusion matrix.
 
-    Classification: accuracy and macro-F1.
+    Classification: accuracy and macro-F1. Multilabel: subset accuracy, macro- and micro-F1
+    at the model's label thresholds. NER: entity-level F1/precision/recall, macro-F1 over
+    entity types and word accuracy.
 
     Args:
         model: The fine-tuned model.

@@ -20,7 +20,8 @@ def load_data(
 ) -> tuple[Annotated[pd.DataFrame, "raw_dataset"], Annotated[LoadReport, "load_report"]]:
     """Read the configured source with the task's reader.
 
-    Classification reads the bundled BBC News corpus when no source is set.
+    Classification reads the bundled BBC News corpus when no source is set; multilabel labels
+    are parsed into lists; ner also reads CoNLL files.
 
     Args:
         data: Where the data is, its task and columns.

@@ -22,7 +22,7 @@ def tokenize_data(
     data: DataSettings,
     model: ModelSettings,
 ) -> Annotated[TokenizedDataset, "tokenized_dataset"]:
-    """Tokenize every split, truncating to `model.max_length` tokens, without padding.
+    """Tokenize every split as the task encodes it, to `model.max_length` tokens, unpadded.
 
     Args:
         train_set: Training rows.
@@ -43,8 +43,9 @@ def tokenize_data(
     )
     for split in dataset.splits:
         logger.info(
-            "%s: %d rows, %.0f%% truncated to %d tokens.",
+            "%s: %d examples in %d rows, %.0f%% of rows truncated to %d tokens.",
             split,
+            dataset.example_count(split),
             dataset.splits[split].num_rows,
             100 * dataset.truncation_rate(split),
             dataset.max_length,

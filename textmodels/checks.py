@@ -106,6 +106,36 @@ def not_null_check(column: str, name: str, noun: str) -> PlannedCheck:
     )
 
 
+def row_problems_check(
+    data: pd.DataFrame, name: str, description: str, problems: pd.Series, what: str
+) -> PlannedCheck:
+    """A check failing on every row whose entry in `problems` is not None.
+
+    Args:
+        data: The frame being validated; receives the problems as a helper column.
+        name: The check's name.
+        description: What the check expects.
+        problems: Per row, what is wrong with it (e.g. `'I-PER' at token 2 follows 'O'`),
+            or None.
+        what: What the failing rows have, e.g. `tags that are not IOB2`.
+
+    Returns:
+        The check; its details quote the first rows' problems.
+    """
+    import great_expectations.expectations as gxe
+
+    column = helper_column(data, name)
+    data[column] = problems
+
+    def explain(result: dict[str, Any]) -> str:
+        rows = result["unexpected_index_list"]
+        listing = "; ".join(f"row {row}: {problems.iloc[row]}" for row in rows[:SHOWN_ROWS])
+        more = f" and {len(rows) - SHOWN_ROWS} more" if len(rows) > SHOWN_ROWS else ""
+        return rows_have(rows, what, f"{listing}{more}")
+
+    return PlannedCheck(name, description, gxe.ExpectColumnValuesToBeNull(column=column), explain)
+
+
 def declared_labels_check(
     data: pd.DataFrame, labels: pd.Series, declared: list[str], wording: LabelWording
 ) -> PlannedCheck:
@@ -142,6 +172,22 @@ def declared_labels_check(
         f"every {wording.noun} is one of the declared {wording.noun}s ({quoted_values(declared)})",
         gxe.ExpectColumnValuesToBeNull(column=column),
         explain,
+    )
+
+
+def declared_labels_seen_check(
+    data: pd.DataFrame, labels: pd.Series, declared: list[str], wording: LabelWording
+) -> PlannedCheck:
+    """Every declared label occurs at least once, so that the model can learn it."""
+    seen = {label for row in labels for label in row}
+    unseen = [label for label in declared if label not in seen]
+    return _aggregate_check(
+        data,
+        "declared_labels_seen",
+        f"every declared {wording.noun} occurs in the data",
+        len(unseen),
+        max_value=0,
+        explain=lambda _: f"declared {wording.noun}s never seen: {quoted_values(unseen)}",
     )
 
 

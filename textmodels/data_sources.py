@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from textmodels.tasks import Task
+
 SPLIT_COLUMN = "split"
 SPLIT_FILE_STEMS = {
     "train": "train",
@@ -179,6 +181,15 @@ def cell_list(value: Any) -> list | None:
     if isinstance(value, list | tuple | np.ndarray):
         return list(value)
     return None
+
+
+def missing_source(task: Task) -> tuple[pd.DataFrame, LoadReport]:
+    """No rows, and the problem that a task without bundled data was given no source."""
+    report = LoadReport(source="(none)")
+    report.problems.append(
+        f"no data source given, and there is no bundled data for the {task} task: pass --data"
+    )
+    return pd.DataFrame(), report
 
 
 def _read_file(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 
@@ -25,10 +25,13 @@ class EvaluationReport(BaseModel):
     Attributes:
         model_name: What was evaluated, e.g. `fine-tuned` or `tfidf-logreg`.
         split: The split evaluated on.
-        label_names: Label names, the row/column order of `confusion_matrix`.
-        metrics: Headline metrics: `accuracy`, `macro_f1`.
-        per_class: Precision/recall/F1/support per label name.
-        confusion_matrix: Rows are true labels, columns predicted labels.
+        label_names: Label names (for `ner`, the tags), the row/column order of
+            `confusion_matrix`.
+        metrics: Headline metrics; every task reports `accuracy` and `macro_f1`, see
+            `textmodels.task_registry` for the others.
+        per_class: Precision/recall/F1/support per label name (for `ner`, per entity type).
+        confusion_matrix: Rows are true labels, columns predicted labels (for `ner`, tags of
+            words); empty for `multilabel`, whose labels are not exclusive.
     """
 
     model_name: str
@@ -36,7 +39,7 @@ class EvaluationReport(BaseModel):
     label_names: list[str]
     metrics: dict[str, float]
     per_class: dict[str, ClassMetrics]
-    confusion_matrix: list[list[int]]
+    confusion_matrix: list[list[int]] = Field(default_factory=list)
 
 
 def classification_report(

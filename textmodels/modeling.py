@@ -15,13 +15,17 @@ from textmodels.evaluation import EvaluationReport
 from textmodels.task_registry import task_spec
 from textmodels.tasks import Task
 
+# What `predict_logits` pads the logits of a token classifier's shorter rows with.
+LOGITS_PADDING = -100.0
+
 
 @dataclass
 class FineTunedModel:
     """A Hugging Face model with the tokenizer it was trained with.
 
     Attributes:
-        model: The model, its `config.id2label` holding the label names.
+        model: The model, its `config.id2label` holding the label names (and for
+            `multilabel`, its `config.label_thresholds` the threshold of each label).
         tokenizer: The tokenizer the training data was tokenized with.
         task: The task the model was trained for.
     """
@@ -36,6 +40,11 @@ class FineTunedModel:
         id2label = self.model.config.id2label
         return [id2label[index] for index in range(len(id2label))]
 
+    @property
+    def label_thresholds(self) -> list[float] | None:
+        """multilabel: the probability each label needs to be predicted; None for other tasks."""
+        return getattr(self.model.config, "label_thresholds", None)
+
     def save(self, directory: str | Path) -> None:
         """Write safetensors weights, config and tokenizer files (JSON/text, no pickle)."""
         self.model.save_pretrained(directory, safe_serialization=True)
@@ -45,16 +54,24 @@ class FineTunedModel:
     def predict_logits(self, table: pa.Table, batch_size: int = 64) -> np.ndarray:
         """Logits for every row of a tokenized table, in row order.
 
-        Rows are batched by length so that dynamic padding stays short.
+        A sequence classifier gives (rows, labels). A token classifier gives (rows, tokens of
+        the longest row, labels), shorter rows padded with -100 as the Trainer pads them. Rows
+        are batched by length so that dynamic padding stays short.
         """
         self.model.eval()
         rows = table.select(["input_ids", "attention_mask"]).to_pylist()
         order = sorted(range(len(rows)), key=lambda index: len(rows[index]["input_ids"]))
-        logits = np.zeros((len(rows), self.model.config.num_labels), dtype=np.float32)
+        longest = max((len(row["input_ids"]) for row in rows), default=0)
+        logits = np.zeros((0, self.model.config.num_labels), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             batch_indices = order[start : start + batch_size]
             batch = self.tokenizer.pad([rows[i] for i in batch_indices], return_tensors="pt")
-            logits[batch_indices] = self.model(**batch).logits.float().numpy()
+            batch_logits = self.model(**batch).logits.float().numpy()
+            token_axes = batch_logits.shape[1:-1]  # () for a sequence classifier
+            if start == 0:
+                shape = (len(rows), *(longest for _ in token_axes), batch_logits.shape[-1])
+                logits = np.full(shape, LOGITS_PADDING, dtype=np.float32)
+            logits[(batch_indices, *(slice(0, size) for size in token_axes))] = batch_logits
         return logits
 
     def evaluate(self, table: pa.Table, split: str) -> EvaluationReport:
@@ -65,7 +82,7 @@ class FineTunedModel:
             self.label_names,
             self.predict_logits(table),
             table,
-            None,
+            self.label_thresholds,
         )
 
     @torch.inference_mode()

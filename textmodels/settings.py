@@ -8,7 +8,11 @@ from textmodels.tasks import Task
 
 
 class DataSettings(BaseModel):
-    """Where the labelled data is and which columns hold the text and the label."""
+    """Where the labelled data is, what task it is for and which columns hold what.
+
+    For `ner`, the text column holds each sentence's tokens and the label column its tags
+    (CoNLL files are read into these two columns).
+    """
 
     source: str | None = Field(
         None, description="Local path or fsspec URI of a file or folder; null: bundled BBC News."
@@ -16,6 +20,9 @@ class DataSettings(BaseModel):
     task: Task = Task.CLASSIFICATION
     text_column: str = "text"
     label_column: str = "label"
+    label_delimiter: str = Field(
+        "|", min_length=1, description="multilabel: separates the labels of a text in a CSV cell."
+    )
 
 
 class ModelSettings(BaseModel):

@@ -28,12 +28,14 @@ def split_dataset(
     settings: SplitSettings,
     task: Task = Task.CLASSIFICATION,
 ) -> dict[str, pd.DataFrame]:
-    """Return train/validation/test frames with `text` and `label` columns, as the task holds them.
+    """Return train/validation/test frames with `text` and `label` columns.
 
-    Rows that carry a `split` column keep their split. Splits that are missing are carved out
-    of the training rows with a seeded split, stratified as the task says (classification: by
-    label). Identical texts always land in the same split, so that no text is both trained and
-    tested on.
+    Texts and labels are as the task holds them: strings (classification), a string and a
+    list of labels (multilabel), or lists of tokens and tags (ner). Rows that carry a `split`
+    column keep their split. Splits that are missing are carved out of the training rows with
+    a seeded split, stratified as the task says (by label; multilabel: by a text's rarest
+    label; ner: not at all). Identical texts always land in the same split, so that no text is
+    both trained and tested on.
     """
     spec = task_spec(task)
     data = pd.DataFrame(

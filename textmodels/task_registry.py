@@ -16,11 +16,12 @@ import pandas as pd
 import pyarrow as pa
 from transformers import (
     AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
     DataCollatorWithPadding,
     PreTrainedTokenizerBase,
 )
 
-from textmodels import classification
+from textmodels import classification, multilabel, ner
 from textmodels.baseline import evaluate_tfidf_baseline
 from textmodels.checks import PlannedCheck, text_checks
 from textmodels.data_sources import LoadReport
@@ -86,6 +87,8 @@ class TaskSpec:
     make_collator: Callable[[PreTrainedTokenizerBase, list[str]], Any]
     report: Reporter
     baseline: Baseline
+    extra_fields: tuple[pa.Field, ...] = ()
+    tune_thresholds: Callable[[np.ndarray, pa.Table], list[float]] | None = None
 
 
 TASKS: dict[Task, TaskSpec] = {
@@ -109,6 +112,46 @@ TASKS: dict[Task, TaskSpec] = {
             make_collator=lambda tokenizer, names: DataCollatorWithPadding(tokenizer),
             report=classification.report,
             baseline=evaluate_tfidf_baseline,
+        ),
+        TaskSpec(
+            task=Task.MULTILABEL,
+            selection_metric="macro_f1",
+            model_class=AutoModelForSequenceClassification,
+            problem_type="multi_label_classification",
+            read=multilabel.read_label_sets,
+            text_checks=text_checks,
+            label_checks=multilabel.label_checks,
+            text_key=classification.text_key,
+            as_text=str,
+            as_label=multilabel.label_list,
+            strata=multilabel.rarest_label,
+            label_names=multilabel.label_names,
+            encode=multilabel.encode,
+            labels_type=pa.list_(pa.int64()),
+            make_collator=multilabel.make_collator,
+            report=multilabel.report,
+            baseline=multilabel.evaluate_baseline,
+            tune_thresholds=multilabel.tune_thresholds,
+        ),
+        TaskSpec(
+            task=Task.NER,
+            selection_metric="entity_f1",
+            model_class=AutoModelForTokenClassification,
+            problem_type=None,
+            read=ner.read_sentences,
+            text_checks=ner.text_checks,
+            label_checks=ner.label_checks,
+            text_key=ner.text_key,
+            as_text=ner.token_list,
+            as_label=ner.token_list,
+            strata=ner.no_strata,
+            label_names=ner.label_names,
+            encode=ner.encode,
+            labels_type=pa.list_(pa.int64()),
+            make_collator=ner.make_collator,
+            report=ner.report,
+            baseline=ner.evaluate_baseline,
+            extra_fields=(pa.field("example_id", pa.int32()),),
         ),
     )
 }

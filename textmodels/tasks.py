@@ -12,3 +12,7 @@ class Task(StrEnum):
 
     CLASSIFICATION = "classification"
     """One label per text."""
+    MULTILABEL = "multilabel"
+    """Any number of labels per text."""
+    NER = "ner"
+    """One IOB2 tag per token of a sentence (named-entity recognition)."""

@@ -16,10 +16,16 @@ from textmodels.task_registry import task_spec
 from textmodels.tasks import Task
 
 SPLITS = ("train", "validation", "test")
+EXAMPLE_ID_COLUMN = "example_id"
 
 
 def tokenized_schema(task: Task) -> pa.Schema:
-    """The columns of a task's tokenized tables; `labels` holds label ids."""
+    """The columns of a task's tokenized tables.
+
+    `labels` holds label ids: one per text (classification), the ids of a text's labels
+    (multilabel), or one per token, -100 where the loss ignores the token (ner). A task may
+    add columns, such as `example_id` (the sentence a row belongs to) for ner.
+    """
     spec = task_spec(task)
     return pa.schema(
         [
@@ -28,6 +34,7 @@ def tokenized_schema(task: Task) -> pa.Schema:
             ("labels", spec.labels_type),
             # Token count before truncation, so the truncation rate can be reported.
             ("num_tokens", pa.int32()),
+            *spec.extra_fields,
         ]
     )
 
@@ -44,7 +51,7 @@ class TokenizedDataset:
         splits: One Arrow table per split name, with the columns of `tokenized_schema(task)`.
         label_names: Label names; the ids in a row's `labels` index this list.
         tokenizer_fingerprint: sha256 of the tokenizer's files, to detect a mismatched model.
-        max_length: Sequences were truncated to this many tokens.
+        max_length: Sequences were truncated (ner: split into windows) to this many tokens.
         task: The task the labels are for.
     """
 
@@ -60,13 +67,20 @@ class TokenizedDataset:
         return [self.label_names[index] for index in ids if index >= 0]
 
     def label_counts(self, split: str) -> dict[str, int]:
-        """How often each label occurs in one split."""
+        """How often each label occurs in one split (ner: words per tag)."""
         counts = Counter(
             name
             for labels in self.splits[split].column("labels").to_pylist()
             for name in self.row_label_names(labels)
         )
         return {name: counts.get(name, 0) for name in self.label_names}
+
+    def example_count(self, split: str) -> int:
+        """Examples in one split; the rows of one example (ner windows) share an `example_id`."""
+        table = self.splits[split]
+        if EXAMPLE_ID_COLUMN not in table.column_names:
+            return table.num_rows
+        return len(table.column(EXAMPLE_ID_COLUMN).unique())
 
     def truncation_rate(self, split: str) -> float:
         """Share of the split's rows that were longer than `max_length` tokens."""

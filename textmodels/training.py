@@ -63,7 +63,9 @@ def fine_tune(
     """Fine-tune `base_model` for the dataset's task, early-stopping on its selection metric.
 
     Evaluates and checkpoints once per epoch, scoring the validation split as the task's
-    evaluation does, and restores the best checkpoint at the end.
+    evaluation does, and restores the best checkpoint at the end. A task with per-label
+    thresholds (multilabel) tunes them on the validation split, at every evaluation and once
+    more for the restored model, which keeps them in `config.label_thresholds`.
     `report_to` names Trainer integrations to log to, e.g. `("mlflow",)`; `callbacks` are
     added to the Trainer's (a hyper-parameter search reports and prunes through one).
     """
@@ -81,9 +83,14 @@ def fine_tune(
         problem_type=spec.problem_type,
     )
 
+    def thresholds(logits: np.ndarray) -> list[float] | None:
+        return spec.tune_thresholds(logits, validation) if spec.tune_thresholds else None
+
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
         logits = np.asarray(prediction.predictions)
-        return spec.report("", "validation", label_names, logits, validation, None).metrics
+        return spec.report(
+            "", "validation", label_names, logits, validation, thresholds(logits)
+        ).metrics
 
     arguments = TrainingArguments(
         output_dir=str(output_dir),
@@ -121,4 +128,7 @@ def fine_tune(
     )
     trainer.train()
     trainer.model.eval()
+    if spec.tune_thresholds is not None:
+        logits = trainer.predict(ArrowTorchDataset(validation)).predictions
+        trainer.model.config.label_thresholds = spec.tune_thresholds(logits, validation)
     return FineTunedModel(model=trainer.model, tokenizer=tokenizer, task=dataset.task)

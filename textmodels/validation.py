@@ -30,13 +30,20 @@ REPORT_STYLE = (
 
 
 class ValidationSettings(pydantic.BaseModel):
-    """What a dataset must satisfy to be trained on."""
+    """What a dataset must satisfy to be trained on.
+
+    For `ner`, the labels are entity types (`PER`, not `B-PER`), an example of a type is one
+    entity mention, and the text-length bounds do not apply.
+    """
 
     labels: list[str] | None = None
     min_classes: int = 2
     min_examples_per_class: int = 10
     min_text_chars: int = 1
     max_text_chars: int = 100_000
+    allow_empty_label_sets: bool = pydantic.Field(
+        False, description="multilabel: a text may carry no label at all."
+    )
 
 
 class CheckResult(pydantic.BaseModel):
@@ -121,8 +128,9 @@ def validate_dataset(
     Args:
         frame: The raw data with its original column names, as the task's reader returned
             it; it is not modified.
-        text_column: The column holding the texts.
-        label_column: The column holding the labels (strings or integers).
+        text_column: The column holding the texts (for `ner`, each sentence's tokens).
+        label_column: The column holding the labels (for `multilabel`, each text's label
+            list; for `ner`, each sentence's tags).
         settings: The thresholds and the declared label set.
         source_problems: Problems met while reading the source; each becomes a failed check.
         split_column: When present, the column naming the split (train/validation/test) of
