@@ -1,5 +1,6 @@
 """`run_deployment` on the local stack: registered tiny model versions → a bento → a server."""
 
+import os
 import socket
 import tarfile
 from pathlib import Path
@@ -132,3 +133,16 @@ def test_container_target_needs_a_container_engine(monkeypatch):
     monkeypatch.setattr("shutil.which", lambda name: "/bin/false")
     with pytest.raises(ContainerEngineUnavailableError, match="engine does not answer"):
         check_container_engine()
+
+
+def test_stop_leaves_a_reused_pid_alone():
+    """A record whose start time differs from the PID's process names another program."""
+    this_process = Deployment(
+        model_name=MODEL_NAME,
+        model_version="1",
+        bento_tag="tiny-deploy:1-0",
+        target="local",
+        pid=os.getpid(),
+        process_started=0.0,
+    )
+    assert stop(this_process) is False

@@ -20,7 +20,7 @@ from schemathesis import GenerationMode
 from tiny_onnx import tiny_onnx_model
 
 from service.config import ServiceSettings
-from textmodels.bento_build import BentoArchive, build_bento_archive, service_sources
+from textmodels.bento_build import BentoArchive, build_bento_archive, service_sources, tag_part
 from textmodels.inference import OnnxPredictor
 from textmodels.local_serving import Deployment, DeploymentSettings, serve_locally, stop
 from textmodels.onnx_model import OnnxModel
@@ -62,6 +62,27 @@ def bento(onnx_model: OnnxModel, bentoml_home: Path, tmp_path_factory) -> BentoA
         bentoml_home,
         tmp_path_factory.mktemp("bento"),
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "part"), [("Tiny BBC", "tiny-bbc"), ("v1.0_rc/2", "v1.0_rc-2"), ("--", "0")]
+)
+def test_tag_parts_are_valid_bentoml_tag_names(text, part):
+    assert tag_part(text) == part
+
+
+def test_equal_content_builds_once_under_the_same_tag(
+    bento: BentoArchive, onnx_model, bentoml_home, tmp_path
+):
+    service = ServiceSettings.model_validate({"limits": LIMITS})
+    config = {"parameters": {"service": service.model_dump()}}
+    again = build_bento_archive(
+        onnx_model, "Tiny BBC", "7", {"macro_f1": 0.25}, config, bentoml_home, tmp_path
+    )
+    assert again.tag == bento.tag
+    name, version = bento.tag.split(":")
+    stored = [path.name for path in (bentoml_home / "bentos" / name).iterdir() if path.is_dir()]
+    assert stored == [version]
 
 
 @pytest.fixture(scope="module")

