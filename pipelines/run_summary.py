@@ -13,6 +13,8 @@ REGISTER_STEP = "register_model"
 CONVERT_STEP = "convert_model"
 QUANTIZE_STEP = "quantize_model"
 BENCHMARK_STEP = "benchmark_model"
+HPO_STEP = "search_hyperparameters"
+PROMOTE_STEP = "promote_model"
 
 
 def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[str, Any]:
@@ -46,6 +48,8 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
         "baseline_metrics": {},
         "onnx": None,
         "benchmark": {},
+        "hpo": None,
+        "promotion": None,
         "artifacts": {},
     }
     for step_run in steps.values():
@@ -60,22 +64,40 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
             "number": model_version.number,
             "id": str(model_version.id),
         }
-    for key, step_name, output in (
-        ("metrics", EVALUATION_STEP, "model_evaluation"),
-        ("baseline_metrics", BASELINE_STEP, "baseline_evaluation"),
-    ):
-        outputs = steps[step_name].outputs if step_name in steps else {}
-        if output in outputs:
-            summary[key] = outputs[output][0].load().metrics
-    if QUANTIZE_STEP in steps and "quantization_report" in steps[QUANTIZE_STEP].outputs:
-        quantize_outputs = steps[QUANTIZE_STEP].outputs
-        report = quantize_outputs["quantization_report"][0].load()
+    model_evaluation = _load_output(steps, EVALUATION_STEP, "model_evaluation")
+    baseline_evaluation = _load_output(steps, BASELINE_STEP, "baseline_evaluation")
+    summary["metrics"] = model_evaluation.metrics if model_evaluation else {}
+    summary["baseline_metrics"] = baseline_evaluation.metrics if baseline_evaluation else {}
+    quantization = _load_output(steps, QUANTIZE_STEP, "quantization_report")
+    if quantization is not None:
         summary["onnx"] = {
             "fp32": steps[CONVERT_STEP].outputs["onnx_model"][0].uri,
-            "int8": quantize_outputs["onnx_model_int8"][0].uri,
-            "deployable": report.deployable,
-            "reason": report.reason,
+            "int8": steps[QUANTIZE_STEP].outputs["onnx_model_int8"][0].uri,
+            "deployable": quantization.deployable,
+            "reason": quantization.reason,
         }
-    if BENCHMARK_STEP in steps and "benchmark_report" in steps[BENCHMARK_STEP].outputs:
-        summary["benchmark"] = steps[BENCHMARK_STEP].outputs["benchmark_report"][0].load().figures()
+    benchmark = _load_output(steps, BENCHMARK_STEP, "benchmark_report")
+    summary["benchmark"] = benchmark.figures() if benchmark else {}
+    study = _load_output(steps, HPO_STEP, "hpo_study")
+    if study is not None:
+        summary["hpo"] = {
+            "study_name": study.study_name,
+            "trials": study.counts(),
+            "best_params": study.best_params,
+            f"best_validation_{study.metric}": study.best_value,
+        }
+    decision = _load_output(steps, PROMOTE_STEP, "promotion_decision")
+    if decision is not None:
+        summary["promotion"] = {
+            "promoted": decision.promoted,
+            "stage": decision.stage,
+            "reason": decision.reason,
+        }
     return summary
+
+
+def _load_output(steps: dict[str, Any], step_name: str, output: str) -> Any:
+    """A step's output artifact, loaded; `None` when the step did not run or produce it."""
+    if step_name not in steps or output not in steps[step_name].outputs:
+        return None
+    return steps[step_name].outputs[output][0].load()

@@ -1,7 +1,7 @@
-"""The training pipeline: load → validate → split → tokenize → train → evaluate → register.
+"""The training pipeline, from labelled text to a promoted, quantized model version.
 
-After training, the model is exported to ONNX, quantized to int8 and benchmarked; the ONNX
-models, the quantization gate's verdict and the benchmark are registered with the model version.
+load → validate → split → tokenize → search → select → train → evaluate (and baseline) →
+convert to ONNX → quantize → benchmark → register → promote.
 """
 
 from zenml import Model, pipeline
@@ -11,14 +11,19 @@ from steps.convert_model import convert_model
 from steps.evaluate_baseline import evaluate_baseline
 from steps.evaluate_model import evaluate_model
 from steps.load_data import load_data
+from steps.promote_model import promote_model
 from steps.quantize_model import quantize_model
 from steps.register_model import register_model
+from steps.search_hyperparameters import search_hyperparameters
+from steps.select_hyperparameters import select_hyperparameters
 from steps.split_data import split_data
 from steps.tokenize_data import tokenize_data
 from steps.train_model import train_model
 from steps.validate_data import validate_data
 from textmodels.benchmarking import BenchmarkSettings
+from textmodels.hpo import HpoSettings
 from textmodels.onnx_export import ExportSettings
+from textmodels.promotion import PromotionSettings
 from textmodels.quantization import QuantizationSettings
 from textmodels.settings import DataSettings, ModelSettings
 from textmodels.splitting import SplitSettings
@@ -33,6 +38,8 @@ def training_pipeline(
     split: SplitSettings,
     model: ModelSettings,
     training: TrainingSettings,
+    hpo: HpoSettings,
+    promotion: PromotionSettings,
     export: ExportSettings,
     quantization: QuantizationSettings,
     benchmark: BenchmarkSettings,
@@ -47,7 +54,9 @@ def training_pipeline(
         validation: Thresholds of the data checks.
         split: How to split data that brings no splits.
         model: Base model, maximum length and the registered model's name.
-        training: Fine-tuning hyper-parameters.
+        training: Fine-tuning hyper-parameters; the study's best trial overrides what it searched.
+        hpo: The Optuna study: budget, pruner, storage and search space.
+        promotion: The gates a new version must pass to move to production.
         export: ONNX opset and the parity tolerance against PyTorch.
         quantization: Int8 quantization options and the accuracy gate's `max_metric_drop`.
         benchmark: How many test texts and repeats the inference benchmark times.
@@ -58,7 +67,9 @@ def training_pipeline(
         raw_dataset, validation_report, data=data, split=split
     )
     tokenized_dataset = tokenize_data(train_set, validation_set, test_set, data=data, model=model)
-    fine_tuned = train_model(tokenized_dataset, model=model, training=training)
+    hpo_study = search_hyperparameters(tokenized_dataset, model=model, training=training, hpo=hpo)
+    selected_training = select_hyperparameters(hpo_study, training=training)
+    fine_tuned = train_model(tokenized_dataset, model=model, training=selected_training)
     model_evaluation = evaluate_model(fine_tuned, tokenized_dataset)
     baseline_evaluation = evaluate_baseline(train_set, test_set, tokenized_dataset)
     onnx_model = convert_model(fine_tuned, tokenized_dataset, validation_set, export=export)
@@ -77,4 +88,13 @@ def training_pipeline(
         onnx_model_int8,
         quantization_report,
         benchmark_report,
+    )
+    promote_model.with_options(model=registry_model)(
+        fine_tuned,
+        model_evaluation,
+        baseline_evaluation,
+        test_set,
+        model_settings=model,
+        promotion=promotion,
+        after="register_model",
     )

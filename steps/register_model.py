@@ -15,7 +15,8 @@ from textmodels.quantization import QuantizationReport
 logger = get_logger(__name__)
 
 
-@step
+# Registration links artifacts and logs metadata: a cached run would do neither.
+@step(enable_cache=False)
 def register_model(
     model: FineTunedModel,
     model_evaluation: EvaluationReport,

@@ -2,7 +2,9 @@
 
 from textmodels.promotion import PromotionEvidence, PromotionSettings, decide_promotion
 
-SETTINGS = PromotionSettings(min_metric=0.9, max_gap_to_baseline=0.01, min_delta=0.005)
+SETTINGS = PromotionSettings(
+    metric="macro_f1", min_metric=0.9, max_gap_to_baseline=0.01, min_delta=0.005
+)
 
 
 def evidence(candidate, baseline=0.95, production=None, version=None, note=None):

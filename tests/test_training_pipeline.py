@@ -12,6 +12,7 @@ from zenml.client import Client
 from zenml.utils import source_utils
 
 import run
+from tests.test_hpo import forced_pruning_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,14 +23,24 @@ def source_root():
     source_utils.set_custom_source_root(str(REPO_ROOT))
 
 
-def tiny_config(tmp_path: Path, model_name: str, **validation) -> Path:
-    """configs/train.yaml shrunk for the tiny model: short texts, one epoch, a short benchmark."""
+def tiny_config(
+    tmp_path: Path, model_name: str, promotion: dict | None = None, **validation
+) -> Path:
+    """configs/train.yaml shrunk for the tiny model.
+
+    Short texts, one epoch, a short benchmark, three HPO trials of which the first is pruned,
+    and promotion gates a random model can pass (`promotion` overrides them).
+    """
+    promotion = promotion or {}
     config = yaml.safe_load((REPO_ROOT / "configs" / "train.yaml").read_text())
     parameters = config["parameters"]
     parameters["model"].update(name=model_name, max_length=64)
     parameters["training"].update(epochs=1, batch_size=8)
     parameters["validation"].update(min_examples_per_class=5, **validation)
     parameters["export"].update(parity_samples=8)
+    hpo = forced_pruning_settings(f"sqlite:///{tmp_path / 'optuna.db'}", n_trials=3)
+    parameters["hpo"] = hpo.model_dump(mode="json") | {"study_name": model_name}
+    parameters["promotion"].update(min_metric=0.0, max_gap_to_baseline=1.0, **promotion)
     parameters["benchmark"].update(
         max_texts=8, latency_texts=2, batch_size=4, repeats=1, warmup_batches=0
     )
@@ -46,15 +57,73 @@ def invoke(tmp_path: Path, data: str, model_path: Path, config: Path, *extra: st
     return result, json.loads(summary_file.read_text())
 
 
+TRAIN_COLUMNS = ("--text-column", "article", "--label-column", "topic")
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, bbc_slice: pd.DataFrame, tiny_bert_path: Path):
+def train_dir(tmp_path_factory, bbc_slice: pd.DataFrame) -> Path:
+    """A folder with 120 BBC articles as `bbc.csv` (columns article, topic)."""
+    folder = tmp_path_factory.mktemp("train")
+    bbc_slice.rename(columns={"text": "article", "label": "topic"}).to_csv(
+        folder / "bbc.csv", index=False
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(train_dir: Path, tiny_bert_path: Path):
     """One successful run on 120 BBC articles: the CLI result and the summary JSON."""
-    tmp_path = tmp_path_factory.mktemp("train")
-    data = tmp_path / "bbc.csv"
-    bbc_slice.rename(columns={"text": "article", "label": "topic"}).to_csv(data, index=False)
-    config = tiny_config(tmp_path, "tiny-bbc")
-    extra = ("--text-column", "article", "--label-column", "topic", "--no-cache")
-    return invoke(tmp_path, str(data), tiny_bert_path, config, *extra)
+    config = tiny_config(train_dir, "tiny-bbc")
+    data = str(train_dir / "bbc.csv")
+    return invoke(train_dir, data, tiny_bert_path, config, *TRAIN_COLUMNS, "--no-cache")
+
+
+def test_hpo_pruned_a_trial_and_logged_each_as_an_mlflow_child_run(trained):
+    _, summary = trained
+    assert summary["hpo"]["trials"] == {"PRUNED": 1, "COMPLETE": 2}
+    assert summary["hpo"]["study_name"] == "tiny-bbc"
+    run_response = Client().get_pipeline_run(summary["run_id"])
+    parent_id = run_response.steps["search_hyperparameters"].run_metadata["mlflow_run_id"]
+    tracker = Client().active_stack.experiment_tracker
+    mlflow_client = mlflow.MlflowClient(tracking_uri=tracker.get_tracking_uri())
+    parent = mlflow_client.get_run(parent_id)
+    children = mlflow_client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'"
+    )
+    states = sorted(child.data.tags["trial_state"] for child in children)
+    assert states == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert all("learning_rate" in child.data.params for child in children)
+    selected = run_response.steps["select_hyperparameters"].outputs["selected_training"][0].load()
+    assert selected.learning_rate == summary["hpo"]["best_params"]["learning_rate"]
+
+
+def test_first_run_promotes_a_worse_one_does_not_and_the_study_resumes(
+    trained, train_dir, tiny_bert_path
+):
+    _, first = trained
+    assert first["promotion"] == {
+        "promoted": True,
+        "stage": "production",
+        "reason": "all gates passed",
+    }
+    production = Client().get_model_version("tiny-bbc", "production")
+    assert production.name == first["model"]["version"]
+
+    # Beating production by half a point of macro-F1 is out of reach: this run is "worse".
+    config = tiny_config(train_dir, "tiny-bbc", promotion={"min_delta": 0.5})
+    result, second = invoke(
+        train_dir, str(train_dir / "bbc.csv"), tiny_bert_path, config, *TRAIN_COLUMNS
+    )
+
+    assert result.exit_code == 0, result.output
+    assert second["promotion"]["promoted"] is False
+    assert second["promotion"]["reason"].startswith("beats_production: macro_f1")
+    assert f"vs production version {first['model']['version']}" in second["promotion"]["reason"]
+    assert Client().get_model_version("tiny-bbc", "production").id == production.id
+    metadata = Client().get_model_version("tiny-bbc", second["model"]["version"]).run_metadata
+    assert metadata["promotion"]["reason"] == second["promotion"]["reason"]
+    # The same study name and storage: the study went on from 3 to 6 trials.
+    assert sum(second["hpo"]["trials"].values()) == 6
 
 
 def test_training_run_completes_and_writes_the_summary(trained):
@@ -127,7 +196,8 @@ def test_train_step_logged_params_metrics_and_model_to_mlflow(trained):
     tracker = Client().active_stack.experiment_tracker
     mlflow_client = mlflow.MlflowClient(tracking_uri=tracker.get_tracking_uri())
     mlflow_run = mlflow_client.get_run(train_step.run_metadata["mlflow_run_id"])
-    assert float(mlflow_run.data.params["learning_rate"]) == pytest.approx(1e-4)
+    selected_learning_rate = summary["hpo"]["best_params"]["learning_rate"]
+    assert float(mlflow_run.data.params["learning_rate"]) == pytest.approx(selected_learning_rate)
     assert "eval_macro_f1" in mlflow_run.data.metrics
     logged = mlflow_client.list_artifacts(mlflow_run.info.run_id, "model")
     assert "model/model.safetensors" in {item.path for item in logged}

@@ -13,8 +13,9 @@ import optuna
 from pydantic import BaseModel, Field
 from transformers import TrainerCallback
 
+from textmodels.task_registry import task_spec
 from textmodels.tokenization import TokenizedDataset
-from textmodels.training import SELECTION_METRIC, TrainingSettings, fine_tune
+from textmodels.training import TrainingSettings, fine_tune
 
 PrunerName = Literal["hyperband", "successive_halving", "median", "threshold", "none"]
 
@@ -149,22 +150,23 @@ def apply_best_params(report: StudyReport, base: TrainingSettings) -> TrainingSe
 
 
 class _ReportToTrial(TrainerCallback):
-    """Reports validation metric per epoch to the trial (and MLflow) and prunes."""
+    """Reports the validation metric per epoch to the trial (and MLflow) and prunes."""
 
-    def __init__(self, trial: optuna.Trial, log_to_mlflow: bool):
+    def __init__(self, trial: optuna.Trial, metric: str, log_to_mlflow: bool):
         self._trial = trial
+        self._metric = metric
         self._log_to_mlflow = log_to_mlflow
         self.values: list[float] = []
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):  # noqa: D102
-        value = metrics[f"eval_{SELECTION_METRIC}"]
+        value = metrics[f"eval_{self._metric}"]
         epoch = round(state.epoch)
         self.values.append(value)
         self._trial.report(value, step=epoch)
         if self._log_to_mlflow:
-            mlflow.log_metric(f"eval_{SELECTION_METRIC}", value, step=epoch)
+            mlflow.log_metric(f"eval_{self._metric}", value, step=epoch)
         if self._trial.should_prune():
-            raise optuna.TrialPruned(f"epoch {epoch}: {SELECTION_METRIC} {value:.4f}")
+            raise optuna.TrialPruned(f"epoch {epoch}: {self._metric} {value:.4f}")
 
 
 def run_study(
@@ -177,8 +179,9 @@ def run_study(
     """Run (or resume) the study and return every trial it holds, old and new.
 
     Each trial fine-tunes on `settings.trial_train_fraction` of the training split and reports
-    validation macro-F1 after every epoch; the pruner may stop it early. When an MLflow run is
-    active, every trial is a nested child run with its parameters, metric per epoch and state.
+    the task's selection metric on validation after every epoch; the pruner may stop it early.
+    When an MLflow run is active, every trial is a nested child run with its parameters, metric
+    per epoch and state.
     """
     storage = _prepare_storage(settings.storage)
     try:
@@ -223,10 +226,10 @@ def run_study(
             timeout=settings.timeout_minutes * 60 if settings.timeout_minutes else None,
             show_progress_bar=True,
         )
-    return study_report(study)
+    return study_report(study, task_spec(dataset.task).selection_metric)
 
 
-def study_report(study: optuna.Study) -> StudyReport:
+def study_report(study: optuna.Study, metric: str) -> StudyReport:
     """Summarize a study's trials and its best trial."""
     trials = study.get_trials(deepcopy=False)
     completed = [trial for trial in trials if trial.state == optuna.trial.TrialState.COMPLETE]
@@ -237,7 +240,7 @@ def study_report(study: optuna.Study) -> StudyReport:
             distributions[name] = optuna.distributions.distribution_to_json(distribution)
     return StudyReport(
         study_name=study.study_name,
-        metric=SELECTION_METRIC,
+        metric=metric,
         best_params=best.params if best else None,
         best_value=best.value if best else None,
         trials=[
@@ -263,7 +266,7 @@ def _train_trial(
     workdir: Path,
     log_to_mlflow: bool,
 ) -> float:
-    reporter = _ReportToTrial(trial, log_to_mlflow)
+    reporter = _ReportToTrial(trial, task_spec(dataset.task).selection_metric, log_to_mlflow)
     started = time.monotonic()
     fine_tune(
         dataset,

@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 class PromotionSettings(BaseModel):
     """Thresholds every gate checks; all gates must pass for a promotion."""
 
-    metric: str = Field("macro_f1", description="Test metric the gates compare.")
+    metric: str | None = Field(
+        None, description="Test metric the gates compare; null: the task's selection metric."
+    )
     min_metric: float = Field(0.9, description="The new model's metric must reach this.")
     max_gap_to_baseline: float = Field(
         0.01, description="It may trail the TF-IDF baseline by at most this much."

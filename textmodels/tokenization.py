@@ -102,6 +102,18 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
 
 
+def tokenize_split(
+    frame: pd.DataFrame,
+    tokenizer: PreTrainedTokenizerBase,
+    label_names: list[str],
+    max_length: int,
+    task: Task,
+) -> pa.Table:
+    """Tokenize one `text`/`label` frame as the task encodes it, against given label names."""
+    encoded = task_spec(task).encode(frame, tokenizer, label_names, max_length)
+    return pa.table(encoded, schema=tokenized_schema(task))
+
+
 def tokenize_dataset(
     splits: dict[str, pd.DataFrame],
     tokenizer: PreTrainedTokenizerBase,
@@ -113,12 +125,10 @@ def tokenize_dataset(
     Label names come from the labels of all splits (see the task's `label_names`). Batches are
     padded dynamically at training and inference time.
     """
-    spec = task_spec(task)
-    label_names = spec.label_names([frame["label"] for frame in splits.values()])
-    schema = tokenized_schema(task)
+    label_names = task_spec(task).label_names([frame["label"] for frame in splits.values()])
     return TokenizedDataset(
         splits={
-            name: pa.table(spec.encode(frame, tokenizer, label_names, max_length), schema=schema)
+            name: tokenize_split(frame, tokenizer, label_names, max_length, task)
             for name, frame in splits.items()
         },
         label_names=label_names,

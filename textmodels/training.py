@@ -20,11 +20,7 @@ from transformers import (
 
 from textmodels.modeling import FineTunedModel
 from textmodels.task_registry import task_spec
-from textmodels.tasks import Task
 from textmodels.tokenization import TokenizedDataset
-
-# The selection metric of classification; each task's is `task_spec(task).selection_metric`.
-SELECTION_METRIC = task_spec(Task.CLASSIFICATION).selection_metric
 
 
 class TrainingSettings(BaseModel):
