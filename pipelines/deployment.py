@@ -13,6 +13,7 @@ from zenml.client import Client
 from zenml.enums import StackComponentType
 from zenml.models import ModelVersionResponse
 
+from pipelines.run_summary import summarize_run
 from service.config import ServiceSettings, StrictSettings
 from steps.build_bento import build_bento
 from steps.deploy_bento import deploy_and_record, deploy_bento
@@ -23,6 +24,10 @@ from textmodels.local_serving import Deployment, DeploymentSettings
 DEPLOYABLE_ARTIFACTS = {"fp32": "onnx_model", "int8": "onnx_model_int8"}
 LOCAL_ORCHESTRATOR_FLAVORS = {"local"}
 PIPELINE_NAME = "deployment_pipeline"
+
+
+class DeploymentFailedError(RuntimeError):
+    """The deployment pipeline failed; the message names the failed step and its error."""
 
 
 class ModelSelection(StrictSettings):
@@ -133,6 +138,10 @@ def run_deployment(
 
     Returns:
         The deployment: URL and PID of the local server, or the image tag.
+
+    Raises:
+        LookupError: The model version does not exist or has no deployable ONNX model.
+        DeploymentFailedError: A step failed (e.g. the port is taken, no container engine).
     """
     selection = ModelSelection.model_validate(parameters["model"])
     if model_version is not None:
@@ -140,14 +149,19 @@ def run_deployment(
     deployable = resolve_deployable(selection)
     settings = DeploymentSettings.model_validate(parameters.get("deployment", {}))
     serve_in_pipeline = orchestrator_is_local()
-    deployment_pipeline.with_options(
-        enable_cache=enable_cache, model=Model(name=deployable.name, version=deployable.version)
-    )(
-        model=deployable,
-        service=ServiceSettings.model_validate(parameters.get("service", {})),
-        deployment=settings,
-        serve=serve_in_pipeline,
-    )
+    try:
+        deployment_pipeline.with_options(
+            enable_cache=enable_cache,
+            model=Model(name=deployable.name, version=deployable.version),
+        )(
+            model=deployable,
+            service=ServiceSettings.model_validate(parameters.get("service", {})),
+            deployment=settings,
+            serve=serve_in_pipeline,
+        )
+    except RuntimeError as error:
+        run = Client().get_pipeline(PIPELINE_NAME).last_run
+        raise DeploymentFailedError(summarize_run(run, error=str(error))["error"]) from error
     run = Client().get_pipeline(PIPELINE_NAME).last_run
     if serve_in_pipeline:
         return run.steps["deploy_bento"].outputs["bento_deployment"][0].load()

@@ -17,7 +17,7 @@ from zenml.utils import source_utils
 
 from materializers.bento import default_bentoml_home
 from materializers.onnx_model import OnnxModelMaterializer
-from pipelines.deployment import run_deployment, usage
+from pipelines.deployment import DeploymentFailedError, run_deployment, usage
 from textmodels.local_serving import (
     ContainerEngineUnavailableError,
     Deployment,
@@ -146,3 +146,30 @@ def test_stop_leaves_a_reused_pid_alone():
         process_started=0.0,
     )
     assert stop(this_process) is False
+
+
+def test_a_port_taken_by_another_program_is_refused_and_the_server_kept(deployments, parameters):
+    _, serving = deployments
+    taken = {**parameters, "deployment": {**parameters["deployment"], "port": free_port()}}
+    with socket.socket() as other_program:
+        other_program.bind(("127.0.0.1", taken["deployment"]["port"]))
+        other_program.listen()
+        with pytest.raises(DeploymentFailedError, match="deploy_bento failed: .* is in use by"):
+            run_deployment(taken)
+    with httpx.Client(base_url=serving.url, timeout=30) as client:
+        assert client.get("/readyz").status_code == 200
+
+
+def test_after_a_remote_build_the_client_deploys(deployments, parameters, monkeypatch):
+    """A remote orchestrator only builds the bento; run_deployment serves it on this machine."""
+    monkeypatch.setattr("pipelines.deployment.orchestrator_is_local", lambda: False)
+    deployment = run_deployment(parameters, model_version="1")
+    try:
+        run = Client().get_pipeline("deployment_pipeline").last_run
+        assert set(run.steps) == {"build_bento"}
+        with httpx.Client(base_url=deployment.url, timeout=30) as client:
+            assert client.get("/metadata").json()["version"] == "1"
+        metadata = Client().get_model_version(MODEL_NAME, "1").run_metadata
+        assert metadata["deployment"]["pid"] == deployment.pid
+    finally:
+        stop(deployment)

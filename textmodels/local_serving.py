@@ -96,19 +96,23 @@ def serve_locally(
         The deployment, once `/readyz` answers 200.
 
     Raises:
-        RuntimeError: The port is taken by another process, or the server exited or did not
-            get ready in time (the server is stopped; the message ends with its log).
+        RuntimeError: The port is taken by another process (the earlier deployment keeps
+            running), or the server exited or did not get ready in time (it is stopped; the
+            message ends with its log).
     """
     import_bento(archive, bentoml_home)
     record = record_path(bentoml_home, model_name)
-    if record.is_file():
-        stop(Deployment.model_validate_json(record.read_text()))
-        record.unlink()
-    if port_in_use(settings.host, settings.port):
+    previous = Deployment.model_validate_json(record.read_text()) if record.is_file() else None
+    url = server_url(settings.host, settings.port)
+    frees_the_port = previous is not None and previous.url == url and running(previous)
+    if port_in_use(settings.host, settings.port) and not frees_the_port:
         raise RuntimeError(
             f"Port {settings.port} on {settings.host} is in use by another process: stop it "
             "or choose another deployment.port."
         )
+    if previous is not None:
+        stop(previous)
+        record.unlink()
     log_file = deployments_directory(bentoml_home) / f"{archive.tag.replace(':', '-')}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     process = start_server(archive.tag, settings.host, settings.port, bentoml_home, log_file)
@@ -117,7 +121,7 @@ def serve_locally(
         model_version=model_version,
         bento_tag=archive.tag,
         target="local",
-        url=server_url(settings.host, settings.port),
+        url=url,
         pid=process.pid,
         process_started=psutil.Process(process.pid).create_time(),
         log_file=str(log_file),
@@ -192,21 +196,32 @@ def log_tail(deployment: Deployment) -> str:
     return path.read_text(errors="replace")[-LOG_TAIL_CHARS:] if path.is_file() else ""
 
 
+def running(deployment: Deployment) -> psutil.Process | None:
+    """The deployment's server process, if it runs.
+
+    A process is only taken for the server when its start time is the recorded one, so a PID
+    reused by another program is left alone.
+    """
+    if deployment.pid is None:
+        return None
+    try:
+        process = psutil.Process(deployment.pid)
+        started = process.create_time()
+    except psutil.NoSuchProcess:
+        return None
+    return process if started == deployment.process_started else None
+
+
 def stop(deployment: Deployment) -> bool:
     """Stop a local deployment's server and its workers (SIGTERM, SIGKILL after 20 s).
-
-    The PID is only signalled when the process's start time is the recorded one, so a PID
-    reused by another program is left alone.
 
     Returns:
         Whether a running server was stopped.
     """
-    if deployment.pid is None:
+    process = running(deployment)
+    if process is None:
         return False
     try:
-        process = psutil.Process(deployment.pid)
-        if process.create_time() != deployment.process_started:
-            return False
         processes = [process, *process.children(recursive=True)]
     except psutil.NoSuchProcess:
         return False
