@@ -114,9 +114,9 @@ def test_bento_holds_the_service_the_model_and_docker_files(bento: BentoArchive)
 
 def test_service_imports_without_torch_or_transformers(bento: BentoArchive, bentoml_home: Path):
     """The bento's own sources import with torch and transformers made unimportable."""
-    name, version = bento.tag.split(":")
-    source = bentoml_home / "bentos" / name / version / "src"
-    script = textwrap.dedent(
+    output = run_in_bento(
+        bento,
+        bentoml_home,
         """
         import sys
 
@@ -129,18 +129,53 @@ def test_service_imports_without_torch_or_transformers(bento: BentoArchive, bent
         import service.app
 
         print(service.app.TextModelService.name)
-        """
+        """,
     )
+    assert output == "text_model"
+
+
+def run_in_bento(bento: BentoArchive, bentoml_home: Path, script: str) -> str:
+    """Run a Python script in the stored bento's source directory; its output."""
+    name, version = bento.tag.split(":")
     result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=source,
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=bentoml_home / "bentos" / name / version / "src",
         env={"BENTOML_HOME": str(bentoml_home), "PATH": ""},
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "text_model"
+    return result.stdout.strip()
+
+
+def test_service_is_ready_only_once_the_session_is_loaded(bento, bentoml_home):
+    """`__is_ready__` (behind /readyz) is false while the model loads, `__is_alive__` true."""
+    output = run_in_bento(
+        bento,
+        bentoml_home,
+        """
+        import threading
+
+        import service.app as app
+
+        opened = threading.Event()
+        Predictor = app.OnnxPredictor
+
+        class HeldPredictor(Predictor):
+            def __init__(self, *args, **kwargs):
+                opened.wait(30)
+                super().__init__(*args, **kwargs)
+
+        app.OnnxPredictor = HeldPredictor
+        service = app.TextModelService.inner()
+        print(service.__is_ready__(), service.__is_alive__())
+        opened.set()
+        service._loaded.wait(30)
+        print(service.__is_ready__(), service.metadata().quantization)
+        """,
+    )
+    assert output.splitlines() == ["False True", "True fp32"]
 
 
 def test_predictions_equal_the_inference_module(client, onnx_model, bbc_slice):
