@@ -34,6 +34,7 @@ BENTO_PACKAGES = ("onnxruntime", "tokenizers", "numpy", "pydantic", "PyYAML")
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 BUILD_TIMEOUT_S = 600
 TAG_MAX_LENGTH = 63
+HASH_CHARS = 8
 
 
 @dataclass
@@ -59,9 +60,9 @@ class BuildRequest(BaseModel):
     output: str
 
 
-def tag_part(text: str) -> str:
-    """`text` made a valid BentoML tag name or version: lowercase, `a-z0-9._-`, ≤63 chars."""
-    cleaned = re.sub(r"[^a-z0-9._-]+", "-", text.lower())[:TAG_MAX_LENGTH]
+def tag_part(text: str, max_length: int = TAG_MAX_LENGTH) -> str:
+    """`text` made part of a BentoML tag: lowercase, `a-z0-9._-`, at most `max_length` chars."""
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", text.lower())[:max_length]
     return cleaned.strip("._-") or "0"
 
 
@@ -70,14 +71,11 @@ def python_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in BENTO_PACKAGES]
 
 
-def service_sources(root: Path = REPO_ROOT) -> list[Path]:
+def service_sources() -> list[Path]:
     """The service's modules and the local modules they import, transitively (by their AST).
 
-    Args:
-        root: The directory holding the `service` and `textmodels` packages.
-
     Returns:
-        Paths relative to `root`, sorted, with each package's `__init__.py`.
+        Paths relative to the repository, sorted, with each package's `__init__.py`.
     """
     found: set[Path] = set()
     pending = [SERVICE_MODULE]
@@ -85,12 +83,12 @@ def service_sources(root: Path = REPO_ROOT) -> list[Path]:
         module = pending.pop()
         parts = module.split(".")
         candidates = [Path(*parts).with_suffix(".py"), Path(*parts, "__init__.py")]
-        path = next((c for c in candidates if (root / c).is_file()), None)
+        path = next((c for c in candidates if (REPO_ROOT / c).is_file()), None)
         if path is None or path in found:
             continue
         found.add(path)
         found.update(Path(*parts[:depth], "__init__.py") for depth in range(1, len(parts)))
-        pending.extend(_local_imports((root / path).read_text()))
+        pending.extend(_local_imports((REPO_ROOT / path).read_text()))
     return sorted(found)
 
 
@@ -116,20 +114,17 @@ def content_hash(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def write_build_context(
-    directory: Path, served_model: dict, deploy_config: dict, root: Path = REPO_ROOT
-) -> None:
+def write_build_context(directory: Path, served_model: dict, deploy_config: dict) -> None:
     """Fill `directory` with what the bento's `src` holds.
 
     Args:
         directory: An empty directory.
         served_model: `service.config.ServedModel` fields, written to `configs/served_model.json`.
         deploy_config: The deployment settings, written as `configs/deploy.yaml`.
-        root: Where the service's sources are.
     """
-    for relative in service_sources(root):
+    for relative in service_sources():
         (directory / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(root / relative, directory / relative)
+        shutil.copyfile(REPO_ROOT / relative, directory / relative)
     configs = directory / "configs"
     configs.mkdir(exist_ok=True)
     (configs / "deploy.yaml").write_text(yaml.safe_dump(deploy_config, sort_keys=False))
@@ -174,8 +169,10 @@ def build_bento_archive(
     Returns:
         The exported bento.
     """
-    name, version_part = tag_part(model_name), tag_part(model_version)
-    model_tag = f"{name}-onnx:{version_part}-{onnx_model.file_sha256[MODEL_FILENAME][:8]}"
+    model_name_part = tag_part(model_name, TAG_MAX_LENGTH - len("-onnx"))
+    version_part = tag_part(model_version, TAG_MAX_LENGTH - HASH_CHARS - 1)
+    graph_hash = onnx_model.file_sha256[MODEL_FILENAME][:HASH_CHARS]
+    model_tag = f"{model_name_part}-onnx:{version_part}-{graph_hash}"
     served_model = {
         "name": model_name,
         "version": model_version,
@@ -189,10 +186,10 @@ def build_bento_archive(
         fingerprint = hashlib.sha256(
             (content_hash(context_path) + json.dumps(onnx_model.file_sha256)).encode()
         ).hexdigest()
-        bento_tag = f"{name}:{tag_part(f'{version_part}-{fingerprint[:8]}')}"
+        bento_tag = f"{tag_part(model_name)}:{version_part}-{fingerprint[:HASH_CHARS]}"
         description = f"{model_name} version {model_version} ({onnx_model.quantization} ONNX)."
         (context_path / "bentofile.yaml").write_text(
-            yaml.safe_dump(bentofile(name, description), sort_keys=False)
+            yaml.safe_dump(bentofile(tag_part(model_name), description), sort_keys=False)
         )
         output = output_directory / f"{bento_tag.replace(':', '-')}.bento"
         request = BuildRequest(
@@ -260,10 +257,9 @@ def _build_in_store(request: BuildRequest) -> None:
     try:
         bento = bentoml.get(request.bento_tag)
     except NotFound:
-        name, version_part = request.bento_tag.split(":")
         bento = bentoml.bentos.build_bentofile(
             str(Path(request.context) / "bentofile.yaml"),
-            version=version_part,
+            version=request.bento_tag.split(":")[1],
             build_ctx=request.context,
         )
     bentoml.export_bento(bento.tag, request.output)

@@ -104,7 +104,7 @@ def serve_locally(
     record = record_path(bentoml_home, model_name)
     previous = Deployment.model_validate_json(record.read_text()) if record.is_file() else None
     url = server_url(settings.host, settings.port)
-    frees_the_port = previous is not None and previous.url == url and running(previous)
+    frees_the_port = previous is not None and previous.url == url and running(previous) is not None
     if port_in_use(settings.host, settings.port) and not frees_the_port:
         raise RuntimeError(
             f"Port {settings.port} on {settings.host} is in use by another process: stop it "
