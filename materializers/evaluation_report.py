@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import html
 import io
-import os
 from typing import Any, ClassVar
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from zenml.enums import ArtifactType, VisualizationType
-from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
+from materializers.pydantic_json import PydanticJsonMaterializer
 from textmodels.evaluation import EvaluationReport
 
-REPORT_FILENAME = "report.json"
 CONFUSION_MATRIX_FILENAME = "confusion_matrix.png"
 METRICS_FILENAME = "metrics.html"
 METRICS_STYLE = (
@@ -26,21 +24,11 @@ METRICS_STYLE = (
 )
 
 
-class EvaluationReportMaterializer(BaseMaterializer):
+class EvaluationReportMaterializer(PydanticJsonMaterializer):
     """Stores the report as `report.json` and visualizes its confusion matrix and metrics."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (EvaluationReport,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA_ANALYSIS
-
-    def save(self, data: EvaluationReport) -> None:
-        """Write the report as pydantic JSON."""
-        with self.artifact_store.open(os.path.join(self.uri, REPORT_FILENAME), "w") as file:
-            file.write(data.model_dump_json(indent=2))
-
-    def load(self, data_type: type[Any]) -> EvaluationReport:
-        """Read and validate the report JSON."""
-        with self.artifact_store.open(os.path.join(self.uri, REPORT_FILENAME), "r") as file:
-            return EvaluationReport.model_validate_json(file.read())
 
     def extract_metadata(self, data: EvaluationReport) -> dict[str, MetadataType]:
         """The headline metrics, and what was evaluated on which split."""
@@ -54,13 +42,11 @@ class EvaluationReportMaterializer(BaseMaterializer):
         """Write the confusion matrix (if the report has one) as a PNG, the metrics as HTML."""
         visualizations = {}
         if data.confusion_matrix:
-            image_uri = os.path.join(self.uri, CONFUSION_MATRIX_FILENAME)
-            with self.artifact_store.open(image_uri, "wb") as file:
-                file.write(confusion_matrix_png(data))
-            visualizations[image_uri] = VisualizationType.IMAGE
-        table_uri = os.path.join(self.uri, METRICS_FILENAME)
-        with self.artifact_store.open(table_uri, "w") as file:
-            file.write(metrics_html(data))
+            image = confusion_matrix_png(data)
+            visualizations[self.write_visualization(CONFUSION_MATRIX_FILENAME, image)] = (
+                VisualizationType.IMAGE
+            )
+        table_uri = self.write_visualization(METRICS_FILENAME, metrics_html(data))
         visualizations[table_uri] = VisualizationType.HTML
         return visualizations
 
