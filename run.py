@@ -6,7 +6,9 @@ import copy
 import json
 import os
 import sys
+import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import yaml
@@ -18,8 +20,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from textmodels.tasks import Task  # noqa: E402
 
+if TYPE_CHECKING:
+    from zenml.client import Client
+    from zenml.models import PipelineRunResponse
+
 REPO_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIGS = {"train": REPO_ROOT / "configs" / "train.yaml"}
+STACK_CONFIGS_DIR = REPO_ROOT / "configs" / "stacks"
 LOCAL_STACK = "local"
 
 
@@ -28,6 +35,7 @@ Examples:
   python run.py --pipeline train
   python run.py --data reviews.csv --text-column review --label-column stars
   python run.py --data folder-with-train-validation-test/ --summary summary.json
+  python run.py --stack azure --image myregistry.azurecr.io/stackport:0.1.0
 """
 
 
@@ -50,6 +58,20 @@ Examples:
     help="A stack defined under stacks/ (registered and activated if needed) or any registered "
     "ZenML stack. Default: the active stack, or the `local` stack when ZenML's bare `default` "
     "stack is active.",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    show_default="config.env",
+    help="KEY=VALUE settings of the stack (e.g. Azure's: see config.env.example) for variables "
+    "the environment does not set. Ignored when absent.",
+)
+@click.option(
+    "--image",
+    default=None,
+    help="Run the steps in this prebuilt container image instead of building one (stacks whose "
+    "steps run in containers, e.g. azure; for machines without a Docker engine).",
 )
 @click.option(
     "--config",
@@ -91,6 +113,8 @@ Examples:
 def main(
     pipeline_name: str,
     stack: str | None,
+    env_file: Path | None,
+    image: str | None,
     config_file: Path | None,
     data: str | None,
     task: str | None,
@@ -118,29 +142,58 @@ def main(
 
     from pipelines.run_summary import summarize_run
     from pipelines.training import training_pipeline
-    from stacks.registration import activate_stack, defined_stack_names
+    from stacks.registration import (
+        DEFAULT_ENV_FILE,
+        MissingEnvironmentVariablesError,
+        activate_stack,
+        defined_stack_names,
+        load_env_file,
+    )
 
     client = Client()
     if stack is None and client.active_stack_model.name == "default":
         stack = LOCAL_STACK
     if stack in defined_stack_names():
-        activate_stack(stack)
+        env_file = env_file or DEFAULT_ENV_FILE
+        try:
+            if env_file.is_file():
+                load_env_file(env_file)
+            activate_stack(stack)
+        except MissingEnvironmentVariablesError as missing:
+            raise click.ClickException(
+                f"{missing}\nSet them in the environment or in {env_file} "
+                "(template: config.env.example)."
+            ) from None
+        except ValueError as invalid:
+            raise click.ClickException(str(invalid)) from None
     elif stack is not None:
         client.activate_stack(stack)
-    click.echo(f"Stack: {client.active_stack_model.name}")
+    stack_name = client.active_stack_model.name
+    click.echo(f"Stack: {stack_name}")
+    run_options = stack_run_options(stack_name, image)
 
+    previous_run = latest_run(client, training_pipeline.name)
     error = None
     try:
-        training_pipeline.with_options(enable_cache=enable_cache)(**parameters)
+        training_pipeline.with_options(enable_cache=enable_cache, **run_options)(**parameters)
     except Exception as exception:  # noqa: BLE001 - reported in the summary and the exit code
         error = f"{type(exception).__name__}: {exception}"
-    run = client.get_pipeline("training_pipeline").last_run
+    run = latest_run(client, training_pipeline.name)
+    if run is None or (previous_run is not None and run.id == previous_run.id):
+        # E.g. the image could not be built or the orchestrator refused the submission.
+        raise click.ClickException(f"No run was created. {error or ''}".strip())
     summary = summarize_run(run, error=error)
     report(summary)
     if summary_file:
         summary_file.write_text(json.dumps(summary, indent=2))
         click.echo(f"Summary written to {summary_file}")
     sys.exit(0 if error is None else 1)
+
+
+def latest_run(client: Client, pipeline_name: str) -> PipelineRunResponse | None:
+    """The pipeline's newest run, or None if it has none."""
+    runs = client.list_pipeline_runs(pipeline_name=pipeline_name, sort_by="desc:created", size=1)
+    return runs.items[0] if runs.items else None
 
 
 def apply_overrides(parameters: dict, overrides: dict[tuple[str, str], object]) -> dict:
@@ -150,6 +203,38 @@ def apply_overrides(parameters: dict, overrides: dict[tuple[str, str], object]) 
         if value is not None:
             merged.setdefault(section, {})[key] = value
     return merged
+
+
+def stack_run_options(stack_name: str, image: str | None) -> dict:
+    """Pipeline options for runs on a stack, from `configs/stacks/<stack>.yaml` if it exists.
+
+    When the options hold Docker settings (the steps run in containers), the image's
+    requirements are pyproject.toml's dependencies, and `image` replaces the build.
+
+    Args:
+        stack_name: The active stack.
+        image: A prebuilt image to run the steps in, or None to build one.
+
+    Returns:
+        Keyword arguments of `Pipeline.with_options`.
+
+    Raises:
+        click.UsageError: If `image` is given for a stack whose steps run in no container.
+    """
+    path = STACK_CONFIGS_DIR / f"{stack_name}.yaml"
+    options = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    docker = options.get("settings", {}).get("docker")
+    if docker is None:
+        if image:
+            raise click.UsageError(
+                f"--image: the steps of stack '{stack_name}' run in no container."
+            )
+        return options
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    docker["requirements"] = pyproject["project"]["dependencies"]
+    if image:
+        docker.update(parent_image=image, skip_build=True)
+    return options
 
 
 def report(summary: dict) -> None:
