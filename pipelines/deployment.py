@@ -121,7 +121,7 @@ def deployment_pipeline(
 
 
 def orchestrator_is_local() -> bool:
-    """Whether the active stack's orchestrator runs steps in this process's machine."""
+    """Whether the active stack's orchestrator runs the steps on this machine."""
     orchestrator = Client().active_stack_model.components[StackComponentType.ORCHESTRATOR][0]
     return orchestrator.flavor_name in LOCAL_ORCHESTRATOR_FLAVORS
 
