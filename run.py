@@ -25,7 +25,10 @@ if TYPE_CHECKING:
     from zenml.models import PipelineRunResponse
 
 REPO_ROOT = Path(__file__).resolve().parent
-DEFAULT_CONFIGS = {"train": REPO_ROOT / "configs" / "train.yaml"}
+DEFAULT_CONFIGS = {
+    "train": REPO_ROOT / "configs" / "train.yaml",
+    "deploy": REPO_ROOT / "configs" / "deploy.yaml",
+}
 STACK_CONFIGS_DIR = REPO_ROOT / "configs" / "stacks"
 LOCAL_STACK = "local"
 
@@ -49,8 +52,8 @@ Examples:
     type=click.Choice(sorted(DEFAULT_CONFIGS)),
     default="train",
     show_default=True,
-    help="Which pipeline to run. train: load → validate → split → tokenize → train → "
-    "evaluate → register.",
+    help="train: validate, search, fine-tune, evaluate, export, quantize, register and promote. "
+    "deploy: serve the production (or --model-version) model with BentoML.",
 )
 @click.option(
     "--stack",
@@ -102,6 +105,11 @@ Examples:
     default=None,
     help="Local Hugging Face model folder to fine-tune. Default: the bundled MiniLM-L6.",
 )
+@click.option(
+    "--model-version",
+    default=None,
+    help="deploy: the model version (a number, name or stage) to serve. Default: production.",
+)
 @click.option("--no-cache", is_flag=True, help="Run every step again instead of reusing results.")
 @click.option(
     "--summary",
@@ -121,22 +129,25 @@ def main(
     text_column: str | None,
     label_column: str | None,
     base_model: str | None,
+    model_version: str | None,
     no_cache: bool,
     summary_file: Path | None,
 ) -> None:
-    """Fine-tune a transformer text model with typed ZenML pipelines."""
+    """Fine-tune, register and serve transformer text models with typed ZenML pipelines."""
     config = yaml.safe_load((config_file or DEFAULT_CONFIGS[pipeline_name]).read_text())
-    parameters = apply_overrides(
-        config.get("parameters", {}),
-        {
-            ("data", "source"): data,
-            ("data", "task"): task,
-            ("data", "text_column"): text_column,
-            ("data", "label_column"): label_column,
-            ("model", "base_model"): str(Path(base_model).resolve()) if base_model else None,
-        },
-    )
     enable_cache = config.get("enable_cache", True) and not no_cache
+    parameters = config.get("parameters", {})
+    if pipeline_name == "train":
+        parameters = apply_overrides(
+            parameters,
+            {
+                ("data", "source"): data,
+                ("data", "task"): task,
+                ("data", "text_column"): text_column,
+                ("data", "label_column"): label_column,
+                ("model", "base_model"): str(Path(base_model).resolve()) if base_model else None,
+            },
+        )
 
     from zenml.client import Client
 
@@ -171,6 +182,8 @@ def main(
     stack_name = client.active_stack_model.name
     click.echo(f"Stack: {stack_name}")
     run_options = stack_run_options(stack_name, image)
+    if pipeline_name == "deploy":
+        deploy(parameters, model_version, enable_cache)
 
     previous_run = latest_run(client, training_pipeline.name)
     error = None
@@ -188,6 +201,21 @@ def main(
         summary_file.write_text(json.dumps(summary, indent=2))
         click.echo(f"Summary written to {summary_file}")
     sys.exit(0 if error is None else 1)
+
+
+def deploy(parameters: dict, model_version: str | None, enable_cache: bool) -> None:
+    """Run the deployment pipeline, print where the service is, and exit."""
+    from pipelines.deployment import DeploymentFailedError, run_deployment, usage
+
+    try:
+        deployment = run_deployment(
+            parameters, model_version=model_version, enable_cache=enable_cache
+        )
+    except (LookupError, DeploymentFailedError) as error:
+        click.secho(str(error), fg="red", err=True)
+        sys.exit(1)
+    click.echo(usage(deployment))
+    sys.exit(0)
 
 
 def latest_run(client: Client, pipeline_name: str) -> PipelineRunResponse | None:
@@ -247,7 +275,14 @@ def report(summary: dict) -> None:
     click.echo(f"Model: {model['name']} version {model['version']}")
     for name, value in summary["metrics"].items():
         baseline = summary["baseline_metrics"].get(name)
-        click.echo(f"  test {name}: {value:.4f}   (TF-IDF baseline: {baseline:.4f})")
+        beside = f"   (baseline: {baseline:.4f})" if baseline is not None else ""
+        click.echo(f"  test {name}: {value:.4f}{beside}")
+    promotion = summary.get("promotion")
+    if promotion is not None:
+        verdict = f"promoted to {promotion['stage']}" if promotion["promoted"] else "not promoted"
+        click.echo(f"Promotion: {verdict} ({promotion['reason']})")
+        if promotion["promoted"]:
+            click.echo("Next: python run.py --pipeline deploy")
 
 
 if __name__ == "__main__":
