@@ -13,6 +13,7 @@ The helpers below also start and stop those servers; tests/test_azure_simulation
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -253,13 +254,13 @@ class LocalServer:
         raise TimeoutError(f"{self.name} did not answer at {self.url} within {timeout}s")
 
     def stop(self) -> None:
-        if self._process.poll() is None:
+        """SIGTERM to the server's process group, then SIGKILL to whatever is left of it."""
+        with contextlib.suppress(ProcessLookupError):  # the group is gone already
             os.killpg(self._process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait()
+            os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait()
 
 
 def azurite_command(port: int, location: Path) -> list[str]:
