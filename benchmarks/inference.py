@@ -1,0 +1,169 @@
+"""Benchmark a saved model outside ZenML: export to ONNX, quantize to int8, time, print a table.
+
+Uses the same functions as the pipeline's convert, quantize and benchmark steps, on the test
+split of the bundled BBC News corpus (the pipeline's default split). The model folder is a
+`FineTunedModel.save()` folder or any Hugging Face model folder; a folder whose labels are not
+BBC News' five topics gets a randomly initialised classification head (seeded), which is fine
+for speed and size but makes macro-F1 meaningless.
+
+    .venv/bin/python benchmarks/inference.py MODEL_DIR [--variants] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import click  # noqa: E402
+import torch  # noqa: E402
+from transformers import AutoModelForSequenceClassification  # noqa: E402
+
+from textmodels.benchmarking import (  # noqa: E402
+    BenchmarkSettings,
+    model_runtimes,
+    onnx_runtime,
+    run_benchmark,
+)
+from textmodels.data_sources import read_bbc_news  # noqa: E402
+from textmodels.inference import available_cores  # noqa: E402
+from textmodels.modeling import FineTunedModel  # noqa: E402
+from textmodels.onnx_export import (  # noqa: E402
+    ExportSettings,
+    check_parity,
+    export_to_onnx,
+    parity_texts,
+)
+from textmodels.onnx_model import QuantizationMode  # noqa: E402
+from textmodels.quantization import (  # noqa: E402
+    QuantizationSettings,
+    gate_quantized_model,
+    quantize_onnx_model,
+)
+from textmodels.splitting import SplitSettings, split_dataset  # noqa: E402
+from textmodels.tasks import Task  # noqa: E402
+
+HEAD_SEED = 0
+
+
+def load_classifier(folder: Path, label_names: list[str]) -> tuple[FineTunedModel, bool]:
+    """The model in `folder`, and whether its classification head had to be made up.
+
+    A folder whose labels differ from `label_names` gets a new, seeded random head.
+    """
+    model = FineTunedModel.load(folder, Task.CLASSIFICATION)
+    if model.label_names == label_names:
+        return model, False
+    torch.manual_seed(HEAD_SEED)
+    classifier = AutoModelForSequenceClassification.from_pretrained(
+        folder,
+        local_files_only=True,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: index for index, name in enumerate(label_names)},
+        ignore_mismatched_sizes=True,
+    )
+    return FineTunedModel(classifier, model.tokenizer, Task.CLASSIFICATION), True
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--max-length", default=128, show_default=True, help="Tokens per text.")
+@click.option("--texts", default=256, show_default=True, help="Test texts sampled (at most).")
+@click.option("--latency-texts", default=64, show_default=True, help="Timed at batch 1.")
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--threads", type=int, default=None, help="Default: all cores.")
+@click.option(
+    "--mode",
+    type=click.Choice([QuantizationMode.DYNAMIC_INT8, QuantizationMode.STATIC_INT8]),
+    default=QuantizationSettings().mode,
+    show_default=True,
+)
+@click.option("--per-channel/--per-tensor", default=QuantizationSettings().per_channel)
+@click.option(
+    "--weight-type",
+    type=click.Choice(["QInt8", "QUInt8"]),
+    default=QuantizationSettings().weight_type,
+    show_default=True,
+)
+@click.option(
+    "--variants",
+    is_flag=True,
+    help="Also time dynamic int8 with every per-channel/weight-type combination, and static int8.",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the ONNX models here. Default: a temporary directory.",
+)
+def main(
+    model_dir: Path,
+    max_length: int,
+    texts: int,
+    latency_texts: int,
+    batch_size: int,
+    repeats: int,
+    threads: int | None,
+    mode: str,
+    per_channel: bool,
+    weight_type: str,
+    variants: bool,
+    output: Path | None,
+) -> None:
+    """Export MODEL_DIR to ONNX, quantize it and time PyTorch fp32, ONNX fp32 and ONNX int8."""
+    frame, _ = read_bbc_news()
+    splits = split_dataset(frame, "text", "label", SplitSettings())
+    label_names = sorted(frame["label"].unique())
+    model, random_head = load_classifier(model_dir, label_names)
+    if random_head:
+        click.echo(f"{model_dir} has no BBC News head: using a random one (seed {HEAD_SEED}).")
+    workdir = output or Path(tempfile.mkdtemp(prefix="stackport-benchmark-"))
+    export = ExportSettings()
+    quantization = QuantizationSettings(mode=mode, per_channel=per_channel, weight_type=weight_type)
+    benchmark = BenchmarkSettings(
+        max_texts=texts,
+        latency_texts=latency_texts,
+        batch_size=batch_size,
+        repeats=repeats,
+        threads=threads,
+    )
+    train_texts = splits["train"]["text"].tolist()
+
+    fp32 = export_to_onnx(model, workdir / "fp32", max_length, export.opset)
+    validation_texts = parity_texts(splits["validation"], export.parity_samples)
+    difference = check_parity(model, fp32, validation_texts, export.parity_tolerance)
+    click.echo(f"ONNX opset {fp32.opset} export: max |logit difference| {difference:.3g}")
+    int8 = quantize_onnx_model(fp32, workdir / "int8", quantization, train_texts)
+    gate = gate_quantized_model(fp32, int8, splits["test"], quantization)
+    click.echo(f"Deployable: {gate.deployable} ({gate.reason})")
+
+    runtimes = model_runtimes(model, fp32, int8, benchmark)
+    if variants:
+        cores = threads or available_cores()
+        for variant_per_channel, variant_weight_type in itertools.product(
+            (False, True), ("QInt8", "QUInt8")
+        ):
+            name = f"dynamic_{'per_channel' if variant_per_channel else 'per_tensor'}_"
+            name += variant_weight_type
+            settings = QuantizationSettings(
+                per_channel=variant_per_channel, weight_type=variant_weight_type
+            )
+            variant = quantize_onnx_model(fp32, workdir / name, settings, train_texts)
+            runtimes.append(onnx_runtime(name, variant, cores))
+        static = QuantizationSettings(mode=QuantizationMode.STATIC_INT8)
+        variant = quantize_onnx_model(fp32, workdir / "static", static, train_texts)
+        runtimes.append(onnx_runtime("static_per_tensor_QInt8", variant, cores))
+    report = run_benchmark(runtimes, splits["test"], label_names, max_length, benchmark)
+    click.echo(f"\nONNX models in {workdir}\n")
+    click.echo(report.markdown())
+
+
+if __name__ == "__main__":
+    main()
