@@ -183,7 +183,7 @@ def main(
     click.echo(f"Stack: {stack_name}")
     run_options = stack_run_options(stack_name, image)
     if pipeline_name == "deploy":
-        deploy(parameters, model_version, enable_cache)
+        deploy(parameters, model_version, enable_cache, run_options)
 
     previous_run = latest_run(client, training_pipeline.name)
     error = None
@@ -203,13 +203,18 @@ def main(
     sys.exit(0 if error is None else 1)
 
 
-def deploy(parameters: dict, model_version: str | None, enable_cache: bool) -> None:
-    """Run the deployment pipeline, print where the service is, and exit."""
+def deploy(
+    parameters: dict, model_version: str | None, enable_cache: bool, run_options: dict
+) -> None:
+    """Run the deployment pipeline with the stack's options, print the deployment, and exit."""
     from pipelines.deployment import DeploymentFailedError, run_deployment, usage
 
     try:
         deployment = run_deployment(
-            parameters, model_version=model_version, enable_cache=enable_cache
+            parameters,
+            model_version=model_version,
+            enable_cache=enable_cache,
+            run_options=run_options,
         )
     except (LookupError, DeploymentFailedError) as error:
         click.secho(str(error), fg="red", err=True)

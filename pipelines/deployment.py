@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 from zenml import Model, pipeline
 from zenml.client import Client
-from zenml.enums import StackComponentType
+from zenml.enums import ExecutionStatus, ModelStages, StackComponentType
 from zenml.models import ModelVersionResponse
 
 from pipelines.run_summary import summarize_run
@@ -43,15 +43,39 @@ def find_model_version(selection: ModelSelection) -> ModelVersionResponse:
     """The selected model version.
 
     Raises:
-        LookupError: The model has no such version (or no version in that stage).
+        LookupError: The model has no such version (or no version in that stage); the message
+            says why (e.g. the latest version was not promoted) and what to run instead.
     """
     try:
         return Client().get_model_version(selection.name, selection.version)
     except KeyError as error:
-        raise LookupError(
-            f"Model {selection.name!r} has no version {selection.version!r} in the Model "
-            "Control Plane: train and promote one, or choose a version with --model-version."
-        ) from error
+        raise LookupError(missing_version_message(selection)) from error
+
+
+def missing_version_message(selection: ModelSelection) -> str:
+    """Why the selected version does not exist, and which command serves one that does."""
+    try:
+        latest = Client().get_model_version(selection.name, ModelStages.LATEST)
+    except KeyError:
+        return (
+            f"Model {selection.name!r} has no version in the Model Control Plane: train one "
+            "with `python run.py --pipeline train`."
+        )
+    if selection.version not in ModelStages.values():
+        return (
+            f"Model {selection.name!r} has no version {selection.version!r}; its latest is "
+            f"{latest.name}: choose one with --model-version."
+        )
+    promotion = latest.run_metadata.get("promotion", {})
+    if promotion.get("promoted") is False:
+        why = f"its latest version, {latest.name}, was not promoted: {promotion['reason']}"
+    else:
+        why = f"its latest version, {latest.name}, is in stage {latest.stage or 'none'}"
+    return (
+        f"Model {selection.name!r} has no version in stage {selection.version!r}: {why}.\n"
+        f"To serve version {latest.name} anyway: python run.py --pipeline deploy "
+        "--model-version latest"
+    )
 
 
 class DeployableModel(StrictSettings):
@@ -127,7 +151,10 @@ def orchestrator_is_local() -> bool:
 
 
 def run_deployment(
-    parameters: dict, model_version: str | None = None, enable_cache: bool = True
+    parameters: dict,
+    model_version: str | None = None,
+    enable_cache: bool = True,
+    run_options: dict | None = None,
 ) -> Deployment:
     """Run `deployment_pipeline` on the active stack and return the deployment.
 
@@ -135,13 +162,16 @@ def run_deployment(
         parameters: The `parameters` of configs/deploy.yaml (`model`, `service`, `deployment`).
         model_version: Overrides `model.version` (a stage or a version name).
         enable_cache: Reuse the bento of an earlier run with the same model and settings.
+        run_options: More `with_options` keywords: the stack's settings and environment
+            (`run.stack_run_options`).
 
     Returns:
         The deployment: URL and PID of the local server, or the image tag.
 
     Raises:
         LookupError: The model version does not exist or has no deployable ONNX model.
-        DeploymentFailedError: A step failed (e.g. the port is taken, no container engine).
+        DeploymentFailedError: A step failed (e.g. the port is taken, no container engine),
+            or the run did not complete.
     """
     selection = ModelSelection.model_validate(parameters["model"])
     if model_version is not None:
@@ -153,6 +183,7 @@ def run_deployment(
         deployment_pipeline.with_options(
             enable_cache=enable_cache,
             model=Model(name=deployable.name, version=deployable.version),
+            **(run_options or {}),
         )(
             model=deployable,
             service=ServiceSettings.model_validate(parameters.get("service", {})),
@@ -163,18 +194,27 @@ def run_deployment(
         run = Client().get_pipeline(PIPELINE_NAME).last_run
         raise DeploymentFailedError(summarize_run(run, error=str(error))["error"]) from error
     run = Client().get_pipeline(PIPELINE_NAME).last_run
+    if run.status != ExecutionStatus.COMPLETED:
+        raise DeploymentFailedError(
+            f"Run {run.name} is {run.status}: the orchestrator did not wait for it to finish "
+            "(run it synchronously to deploy in the same command)."
+        )
     if serve_in_pipeline:
         return run.steps["deploy_bento"].outputs["bento_deployment"][0].load()
     bento = run.steps["build_bento"].outputs["bento"][0].load()
-    return deploy_and_record(bento, deployable.name, deployable.version, settings)
+    try:
+        return deploy_and_record(bento, deployable.name, deployable.version, settings)
+    except RuntimeError as error:
+        raise DeploymentFailedError(f"Deploying bento {bento.tag} failed: {error}") from error
 
 
 def usage(deployment: Deployment) -> str:
     """What to tell the user: where the service is and how to call it, or the image built."""
     if deployment.url is None:
+        runner = "podman" if deployment.engine == "buildah" else deployment.engine
         return (
-            f"Built image {deployment.image} of bento {deployment.bento_tag}.\n"
-            f"  docker run --rm -p 3000:3000 {deployment.image}"
+            f"Built image {deployment.image} of bento {deployment.bento_tag} with "
+            f"{deployment.engine}.\n  {runner} run --rm -p 3000:3000 {deployment.image}"
         )
     return (
         f"Serving {deployment.model_name} version {deployment.model_version} "

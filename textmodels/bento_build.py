@@ -208,7 +208,7 @@ def build_bento_archive(
     return BentoArchive(tag=bento_tag, path=output)
 
 
-def run_bentoml(command: list[str], bentoml_home: Path) -> str:
+def run_bentoml(command: list[str], bentoml_home: Path, timeout_s: float = BUILD_TIMEOUT_S) -> str:
     """Run a BentoML command in a child process on the store `bentoml_home`; its stdout.
 
     Raises:
@@ -221,7 +221,7 @@ def run_bentoml(command: list[str], bentoml_home: Path) -> str:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=BUILD_TIMEOUT_S,
+        timeout=timeout_s,
         check=False,
     )
     if result.returncode != 0:
@@ -232,11 +232,22 @@ def run_bentoml(command: list[str], bentoml_home: Path) -> str:
     return result.stdout
 
 
-def import_bento(archive: BentoArchive, bentoml_home: Path) -> None:
-    """Put an exported bento into the store `bentoml_home`, unless it is there already."""
-    name, version_part = archive.tag.split(":")
-    if not (bentoml_home / "bentos" / name / version_part).is_dir():
+def bento_directory(tag: str, bentoml_home: Path) -> Path:
+    """Where the store `bentoml_home` keeps the bento `tag`."""
+    name, version_part = tag.split(":")
+    return bentoml_home / "bentos" / name / version_part
+
+
+def import_bento(archive: BentoArchive, bentoml_home: Path) -> Path:
+    """Put an exported bento into the store `bentoml_home`, unless it is there already.
+
+    Returns:
+        The bento's directory in the store.
+    """
+    directory = bento_directory(archive.tag, bentoml_home)
+    if not directory.is_dir():
         run_bentoml([sys.executable, "-m", "bentoml", "import", str(archive.path)], bentoml_home)
+    return directory
 
 
 def _build_in_store(request: BuildRequest) -> None:

@@ -1,5 +1,8 @@
 """Serving a bento on this machine with `bentoml serve` in the background, or building its image.
 
+An image is built by `bentoml containerize` on the first container engine that works here
+(Docker, podman, buildah or nerdctl), after pulling the bento's base image.
+
 A local deployment is recorded in `<BENTOML_HOME>/deployments/<model>.json` (URL, PID and the
 process's start time); deploying the same model again stops the recorded process first, after
 checking that the PID still belongs to it.
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 import psutil
+import yaml
 from pydantic import BaseModel, Field
 
 from service.config import StrictSettings
@@ -29,6 +33,20 @@ READY_POLL_S = 0.5
 STOP_TIMEOUT_S = 20
 LOG_TAIL_CHARS = 3000
 ALL_INTERFACES = ("0.0.0.0", "::", "")
+ContainerEngine = Literal["docker", "podman", "buildah", "nerdctl"]
+# `bentoml containerize` backends that keep the image in the engine's store, in the order
+# tried; buildctl is left out: it needs a BuildKit daemon and an explicit output.
+CONTAINER_ENGINES: tuple[ContainerEngine, ...] = ("docker", "podman", "buildah", "nerdctl")
+# How each engine tells whether it has an image (exit code 0).
+HAS_IMAGE = {
+    "docker": ["image", "inspect"],
+    "podman": ["image", "exists"],
+    "buildah": ["inspect", "--type", "image"],
+    "nerdctl": ["image", "inspect"],
+}
+ENGINE_TIMEOUT_S = 60
+PULL_TIMEOUT_S = 900
+CONTAINERIZE_TIMEOUT_S = 3600
 
 
 class DeploymentSettings(StrictSettings):
@@ -44,6 +62,11 @@ class DeploymentSettings(StrictSettings):
         None, description="BentoML store; null: `bentoml` in the ZenML config directory."
     )
     image_tag: str | None = Field(None, description="container: image tag; null: the bento tag.")
+    container_engine: ContainerEngine | None = Field(
+        None,
+        description="container: the `bentoml containerize` backend; null: the first of "
+        "docker, podman, buildah and nerdctl that works here (`<engine> info`).",
+    )
 
 
 class Deployment(BaseModel):
@@ -60,10 +83,15 @@ class Deployment(BaseModel):
     )
     log_file: str | None = None
     image: str | None = None
+    engine: ContainerEngine | None = Field(None, description="The engine that built the image.")
 
 
 class ContainerEngineUnavailableError(RuntimeError):
-    """`target: container` needs a running container engine, and none answers."""
+    """`target: container` needs a working container engine, and there is none."""
+
+
+class BaseImageUnavailableError(RuntimeError):
+    """The container engine cannot get the bento's base image (e.g. its registry is offline)."""
 
 
 def deployments_directory(bentoml_home: Path) -> Path:
@@ -242,17 +270,24 @@ def build_image(
     settings: DeploymentSettings,
     bentoml_home: Path,
 ) -> Deployment:
-    """Build the bento's OCI image with `bentoml containerize` (Docker backend).
+    """Build the bento's OCI image with `bentoml containerize` on a container engine.
 
     Raises:
-        ContainerEngineUnavailableError: No Docker client, or no engine answers it.
+        ContainerEngineUnavailableError: No container engine is usable here.
+        BaseImageUnavailableError: The engine cannot get the bento's base image.
+        RuntimeError: `bentoml containerize` failed; with the end of its output.
     """
-    check_container_engine()
-    import_bento(archive, bentoml_home)
     image = settings.image_tag or archive.tag
+    by_hand = build_by_hand(archive, image)
+    engine = find_container_engine(settings.container_engine, by_hand)
+    bento = import_bento(archive, bentoml_home)
+    base_image = yaml.safe_load((bento / "bento.yaml").read_text())["image"]["base_image"]
+    ensure_base_image(engine, base_image, by_hand)
     run_bentoml(
-        [sys.executable, "-m", "bentoml", "containerize", archive.tag, "--image-tag", image],
+        [sys.executable, "-m", "bentoml", "containerize", archive.tag]
+        + ["--backend", engine, "--image-tag", image],
         bentoml_home,
+        timeout_s=CONTAINERIZE_TIMEOUT_S,
     )
     return Deployment(
         model_name=model_name,
@@ -260,25 +295,87 @@ def build_image(
         bento_tag=archive.tag,
         target="container",
         image=image,
+        engine=engine,
     )
 
 
-def check_container_engine() -> None:
-    """Raise unless a Docker client is installed and its engine answers `docker info`."""
-    client = shutil.which("docker")
-    if client is None:
-        raise ContainerEngineUnavailableError(
-            "target: container builds the image with `bentoml containerize`, which needs Docker: "
-            "no `docker` client is installed. Use target: local, or export the bento and "
-            "containerize it where Docker runs."
+def build_by_hand(archive: BentoArchive, image: str) -> str:
+    """How to build the image on a machine with Docker, from the exported bento."""
+    return (
+        f"To build it on a machine with Docker, copy {archive.path} (the run's `bento` "
+        f"artifact) there and run: bentoml import {archive.path.name} && bentoml containerize "
+        f"{archive.tag} --image-tag {image}"
+    )
+
+
+def engine_problem(engine: str) -> str | None:
+    """Why `engine` cannot build images here (not installed, `<engine> info` fails), or None."""
+    if shutil.which(engine) is None:
+        return "not installed"
+    try:
+        result = subprocess.run(
+            [engine, "info"], capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S, check=False
         )
-    result = subprocess.run([client, "info"], capture_output=True, text=True, check=False)
+    except subprocess.TimeoutExpired:
+        return f"`{engine} info` did not answer in {ENGINE_TIMEOUT_S} s"
     if result.returncode != 0:
-        raise ContainerEngineUnavailableError(
-            "target: container builds the image with `bentoml containerize`, but the Docker "
-            f"engine does not answer (`docker info`: {result.stderr.strip()[-300:]}). Start "
-            "it, use target: local, or containerize the exported bento where Docker runs."
+        return f"`{engine} info` failed: {last_line(result)}"
+    return None
+
+
+def find_container_engine(preferred: str | None, by_hand: str) -> str:
+    """The configured engine, or the first of `CONTAINER_ENGINES` that works here.
+
+    Raises:
+        ContainerEngineUnavailableError: It (or none of them) works; names each one's problem.
+    """
+    problems = []
+    for engine in [preferred] if preferred else CONTAINER_ENGINES:
+        problem = engine_problem(engine)
+        if problem is None:
+            return engine
+        problems.append(f"{engine}: {problem}")
+    raise ContainerEngineUnavailableError(
+        "target: container builds the image with `bentoml containerize`, which needs a "
+        f"container engine, and none is usable here ({'; '.join(problems)}). Start Docker, "
+        "install podman or buildah (where overlay mounts are not allowed: export "
+        "STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot) or use target: local. " + by_hand
+    )
+
+
+def ensure_base_image(engine: str, base_image: str, by_hand: str) -> None:
+    """Pull the bento's base image unless the engine has it already.
+
+    Raises:
+        BaseImageUnavailableError: The pull failed (e.g. no access to the image's registry).
+    """
+    present = subprocess.run(
+        [engine, *HAS_IMAGE[engine], base_image],
+        capture_output=True,
+        timeout=ENGINE_TIMEOUT_S,
+        check=False,
+    )
+    if present.returncode == 0:
+        return
+    result = subprocess.run(
+        [engine, "pull", base_image],
+        capture_output=True,
+        text=True,
+        timeout=PULL_TIMEOUT_S,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BaseImageUnavailableError(
+            f"target: container: {engine} cannot pull the bento's base image {base_image} "
+            f"(`{engine} pull {base_image}`: {last_line(result)}). Give {engine} access to "
+            "the image's registry or load the image into it, or use target: local. " + by_hand
         )
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    """The last line a command wrote (stderr, else stdout), at most 500 characters."""
+    lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
+    return lines[-1][-500:]
 
 
 def deploy(
