@@ -28,10 +28,10 @@ def deploy_bento(
         bento: The exported bento.
         model_name: The Model Control Plane model; its earlier local deployment is replaced.
         model_version: The version served.
-        deployment: Target, host, port, start-up timeout and BentoML store.
+        deployment: Target, host, port, start-up timeout, container engine and BentoML store.
 
     Returns:
-        URL and PID of the local server, or the image tag.
+        URL and PID of the local server, or the image tag and the engine that built it.
     """
     return deploy_and_record(bento, model_name, model_version, deployment)
 

@@ -1,6 +1,7 @@
 """`run_deployment` on the local stack: registered tiny model versions → a bento → a server."""
 
 import os
+import shutil
 import socket
 import tarfile
 from pathlib import Path
@@ -10,21 +11,30 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
+from click.testing import CliRunner
 from tiny_onnx import tiny_onnx_model
 from zenml import Model, link_artifact_to_model, log_metadata, save_artifact
 from zenml.client import Client
 from zenml.utils import source_utils
 
+import run
 from materializers.bento import default_bentoml_home
 from materializers.onnx_model import OnnxModelMaterializer
 from pipelines.deployment import DeploymentFailedError, run_deployment, usage
+from textmodels.bento_build import BentoArchive
 from textmodels.local_serving import (
+    CONTAINER_ENGINES,
+    BaseImageUnavailableError,
     ContainerEngineUnavailableError,
     Deployment,
-    check_container_engine,
+    build_by_hand,
+    engine_problem,
+    ensure_base_image,
+    find_container_engine,
     record_path,
     stop,
 )
+from textmodels.promotion import PromotionEvidence, PromotionSettings, decide_promotion
 from textmodels.quantization import QuantizationSettings, quantize_onnx_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -126,13 +136,59 @@ def test_unknown_version_is_refused_naming_it(parameters):
         run_deployment(parameters, model_version="9")
 
 
-def test_container_target_needs_a_container_engine(monkeypatch):
-    monkeypatch.setattr("shutil.which", lambda name: None)
-    with pytest.raises(ContainerEngineUnavailableError, match="no `docker` client"):
-        check_container_engine()
-    monkeypatch.setattr("shutil.which", lambda name: "/bin/false")
-    with pytest.raises(ContainerEngineUnavailableError, match="engine does not answer"):
-        check_container_engine()
+BY_HAND = build_by_hand(BentoArchive("tiny-deploy:1-0", Path("tiny-deploy-1-0.bento")), "img:1")
+
+
+def test_container_target_without_an_engine_names_each_and_the_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no engine is installed
+    with pytest.raises(ContainerEngineUnavailableError) as raised:
+        find_container_engine(None, BY_HAND)
+    message = str(raised.value)
+    assert "; ".join(f"{engine}: not installed" for engine in CONTAINER_ENGINES) in message
+    assert message.endswith(
+        "run: bentoml import tiny-deploy-1-0.bento && bentoml containerize tiny-deploy:1-0 "
+        "--image-tag img:1"
+    )
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="no docker client installed")
+def test_a_docker_client_without_an_engine_is_not_usable(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    problem = engine_problem("docker")
+    assert problem is not None and problem.startswith("`docker info` failed: ")
+    with pytest.raises(ContainerEngineUnavailableError, match="docker: `docker info` failed"):
+        find_container_engine("docker", BY_HAND)
+
+
+WORKING_ENGINES = [engine for engine in CONTAINER_ENGINES if engine_problem(engine) is None]
+
+
+@pytest.mark.skipif(not WORKING_ENGINES, reason="no container engine works here")
+def test_a_base_image_that_cannot_be_pulled_stops_the_build_naming_it():
+    """Nothing listens on the registry's port, so the real engine's pull fails everywhere."""
+    engine = find_container_engine(None, BY_HAND)
+    assert engine == WORKING_ENGINES[0]
+    image = f"127.0.0.1:{free_port()}/stackport/missing:1"
+    with pytest.raises(BaseImageUnavailableError) as raised:
+        ensure_base_image(engine, image, BY_HAND)
+    message = str(raised.value)
+    assert f"{engine} cannot pull the bento's base image {image} (`{engine} pull {image}`: " in (
+        message
+    )
+    assert "bentoml containerize tiny-deploy:1-0 --image-tag img:1" in message
+
+
+@pytest.mark.skipif(shutil.which("nerdctl") is not None, reason="nerdctl is installed")
+def test_container_target_stops_in_the_deploy_step_with_the_message(deployments, parameters):
+    container = {**parameters["deployment"], "target": "container", "container_engine": "nerdctl"}
+    with pytest.raises(DeploymentFailedError) as raised:
+        run_deployment({**parameters, "deployment": container}, model_version="1")
+    message = str(raised.value)
+    assert "deploy_bento failed: " in message
+    assert "none is usable here (nerdctl: not installed)" in message
+    build = Client().get_pipeline("deployment_pipeline").last_run.steps["build_bento"]
+    tag = build.outputs["bento"][0].run_metadata["bento_tag"]
+    assert f"bentoml containerize {tag} --image-tag {tag}" in message
 
 
 def test_stop_leaves_a_reused_pid_alone():
@@ -163,13 +219,55 @@ def test_a_port_taken_by_another_program_is_refused_and_the_server_kept(deployme
 def test_after_a_remote_build_the_client_deploys(deployments, parameters, monkeypatch):
     """A remote orchestrator only builds the bento; run_deployment serves it on this machine."""
     monkeypatch.setattr("pipelines.deployment.orchestrator_is_local", lambda: False)
-    deployment = run_deployment(parameters, model_version="1")
+    stack_options = {"environment": {"STACKPORT_STACK_OPTION": "deploy"}}  # as run.py passes
+    deployment = run_deployment(parameters, model_version="1", run_options=stack_options)
     try:
         run = Client().get_pipeline("deployment_pipeline").last_run
         assert set(run.steps) == {"build_bento"}
+        assert run.config.environment == stack_options["environment"]
         with httpx.Client(base_url=deployment.url, timeout=30) as client:
             assert client.get("/metadata").json()["version"] == "1"
         metadata = Client().get_model_version(MODEL_NAME, "1").run_metadata
         assert metadata["deployment"]["pid"] == deployment.pid
     finally:
         stop(deployment)
+
+
+@pytest.fixture(scope="module")
+def unpromoted(registered: str) -> str:
+    """A model whose only version the promotion gates turned down, as promote_model logs it."""
+    name = "tiny-unpromoted"
+    Client().create_model(name=name)
+    Client().create_model_version(name)
+    decision = decide_promotion(
+        PromotionEvidence(candidate={"macro_f1": 0.31}, baseline={"macro_f1": 0.5}),
+        PromotionSettings(metric="macro_f1"),
+    )
+    log_metadata(
+        {"promotion": {**decision.model_dump(mode="json"), "reason": decision.reason}},
+        model_name=name,
+        model_version="1",
+    )
+    return name
+
+
+def test_no_production_version_says_why_and_what_to_run(unpromoted, parameters, tmp_path):
+    config = {"parameters": {**parameters, "model": {"name": unpromoted}}}
+    config_file = tmp_path / "deploy.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    arguments = ["--pipeline", "deploy", "--stack", "default", "--config", str(config_file)]
+
+    result = CliRunner().invoke(run.main, arguments, catch_exceptions=False)
+
+    assert result.exit_code == 1
+    assert (
+        "Model 'tiny-unpromoted' has no version in stage 'production': its latest version, 1, "
+        "was not promoted: minimum_metric: macro_f1 0.3100 vs minimum 0.9000; baseline_gap: "
+        "macro_f1 0.3100 vs TF-IDF baseline 0.5000"
+    ) in result.output
+    assert "To serve version 1 anyway: python run.py --pipeline deploy --model-version latest" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
+    with pytest.raises(LookupError, match="no version in the Model Control Plane: train one"):
+        run_deployment({**parameters, "model": {"name": "tiny-never-trained"}})
