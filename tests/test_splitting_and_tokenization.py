@@ -47,6 +47,18 @@ def test_given_splits_are_kept_and_a_missing_validation_split_is_carved(labelled
     )
 
 
+def test_max_rows_takes_a_seeded_subset_of_the_named_splits_only(labelled):
+    full = split_dataset(labelled, "body", "topic", SplitSettings(seed=3))
+    settings = SplitSettings(seed=3, max_rows={"train": 20, "test": 4})
+    subset = split_dataset(labelled, "body", "topic", settings)
+
+    assert len(subset["train"]) == 20 and len(subset["test"]) == 4
+    assert subset["validation"].equals(full["validation"])
+    for name in ("train", "test"):
+        assert set(subset[name]["text"]) < set(full[name]["text"])
+    assert subset["train"].equals(split_dataset(labelled, "body", "topic", settings)["train"])
+
+
 def test_tokenized_dataset_counts_labels_and_truncation(tiny_bert_path):
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
     splits = {

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PositiveInt
 from sklearn.model_selection import train_test_split
 
 from textmodels.data_sources import SPLIT_COLUMN
@@ -19,6 +21,11 @@ class SplitSettings(BaseModel):
     validation_fraction: float = Field(0.1, gt=0, lt=1)
     test_fraction: float = Field(0.1, gt=0, lt=1)
     seed: int = 42
+    max_rows: dict[Literal["train", "validation", "test"], PositiveInt] = Field(
+        default_factory=dict,
+        description="A subset: at most this many rows of a split (seeded sample), e.g. "
+        "{train: 2000}; a split not named keeps all its rows.",
+    )
 
 
 def split_dataset(
@@ -35,7 +42,7 @@ def split_dataset(
     column keep their split. Splits that are missing are carved out of the training rows with
     a seeded split, stratified as the task says (by label; multilabel: by a text's rarest
     label; ner: not at all). Identical texts always land in the same split, so that no text is
-    both trained and tested on.
+    both trained and tested on. A split longer than its `max_rows` is cut to a seeded sample.
     """
     spec = task_spec(task)
     data = pd.DataFrame(
@@ -58,7 +65,19 @@ def split_dataset(
         # Fractions are of all rows to split: rescale once the test rows are gone.
         share = settings.validation_fraction / (1 - settings.test_fraction * carved_test)
         splits["train"], splits["validation"] = _carve(splits["train"], share, settings.seed, spec)
-    return {name: splits[name].reset_index(drop=True) for name in SPLIT_NAMES}
+    return {
+        name: _subset(splits[name], settings.max_rows.get(name), settings.seed).reset_index(
+            drop=True
+        )
+        for name in SPLIT_NAMES
+    }
+
+
+def _subset(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """At most `max_rows` rows of `frame`, a seeded sample in the original order."""
+    if max_rows is None or len(frame) <= max_rows:
+        return frame
+    return frame.sample(n=max_rows, random_state=seed).sort_index()
 
 
 def _is_missing(splits: dict[str, pd.DataFrame], name: str) -> bool:
