@@ -1,12 +1,14 @@
 """Benchmark a saved model outside ZenML: export to ONNX, quantize to int8, time, print a table.
 
 Uses the same functions as the pipeline's convert, quantize and benchmark steps, on the test
-split of the bundled BBC News corpus (the pipeline's default split). The model folder is a
+split of the task's data (the pipeline's default split): the bundled BBC News corpus for
+classification, `--data` (as `run.py --data` takes it) for any task. The model folder is a
 `FineTunedModel.save()` folder or any Hugging Face model folder; a folder whose labels are not
-BBC News' five topics gets a randomly initialised classification head (seeded), which is fine
-for speed and size but makes macro-F1 meaningless.
+the data's gets a randomly initialised head for the task (seeded), which is fine for speed and
+size but makes the metric meaningless.
 
     .venv/bin/python benchmarks/inference.py MODEL_DIR [--variants] [--repeats 3]
+    .venv/bin/python benchmarks/inference.py MODEL_DIR --task ner --data sentences.conll
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import click  # noqa: E402
 import torch  # noqa: E402
-from transformers import AutoModelForSequenceClassification  # noqa: E402
 
 from textmodels.benchmarking import (  # noqa: E402
     BenchmarkSettings,
@@ -30,7 +31,6 @@ from textmodels.benchmarking import (  # noqa: E402
     onnx_runtime,
     run_benchmark,
 )
-from textmodels.data_sources import read_bbc_news  # noqa: E402
 from textmodels.inference import available_cores  # noqa: E402
 from textmodels.modeling import FineTunedModel  # noqa: E402
 from textmodels.onnx_export import (  # noqa: E402
@@ -45,34 +45,49 @@ from textmodels.quantization import (  # noqa: E402
     gate_quantized_model,
     quantize_onnx_model,
 )
+from textmodels.settings import DataSettings  # noqa: E402
 from textmodels.splitting import SplitSettings, split_dataset  # noqa: E402
+from textmodels.task_registry import task_spec  # noqa: E402
 from textmodels.tasks import Task  # noqa: E402
 
 HEAD_SEED = 0
 
 
-def load_classifier(folder: Path, label_names: list[str]) -> tuple[FineTunedModel, bool]:
-    """The model in `folder`, and whether its classification head had to be made up.
+def load_model(folder: Path, task: Task, label_names: list[str]) -> tuple[FineTunedModel, bool]:
+    """The model in `folder` for `task`, and whether its head had to be made up.
 
-    A folder whose labels differ from `label_names` gets a new, seeded random head.
+    A folder whose labels differ from `label_names` gets a new, seeded random head (and, for
+    multilabel, no tuned thresholds: 0.5 for every label).
     """
-    model = FineTunedModel.load(folder, Task.CLASSIFICATION)
+    model = FineTunedModel.load(folder, task)
     if model.label_names == label_names:
         return model, False
     torch.manual_seed(HEAD_SEED)
-    classifier = AutoModelForSequenceClassification.from_pretrained(
+    spec = task_spec(task)
+    head = spec.model_class.from_pretrained(
         folder,
         local_files_only=True,
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id={name: index for index, name in enumerate(label_names)},
+        problem_type=spec.problem_type,
         ignore_mismatched_sizes=True,
     )
-    return FineTunedModel(classifier, model.tokenizer, Task.CLASSIFICATION), True
+    head.config.label_thresholds = None
+    return FineTunedModel(head, model.tokenizer, task), True
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--task",
+    type=click.Choice([task.value for task in Task]),
+    default=Task.CLASSIFICATION.value,
+    show_default=True,
+)
+@click.option("--data", default=None, help="The task's data; default: bundled BBC News.")
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default="label", show_default=True)
 @click.option("--max-length", default=128, show_default=True, help="Tokens per text.")
 @click.option("--texts", default=256, show_default=True, help="Test texts sampled (at most).")
 @click.option("--latency-texts", default=64, show_default=True, help="Timed at batch 1.")
@@ -105,6 +120,10 @@ def load_classifier(folder: Path, label_names: list[str]) -> tuple[FineTunedMode
 )
 def main(
     model_dir: Path,
+    task: str,
+    data: str | None,
+    text_column: str,
+    label_column: str,
     max_length: int,
     texts: int,
     latency_texts: int,
@@ -118,12 +137,21 @@ def main(
     output: Path | None,
 ) -> None:
     """Export MODEL_DIR to ONNX, quantize it and time PyTorch fp32, ONNX fp32 and ONNX int8."""
-    frame, _ = read_bbc_news()
-    splits = split_dataset(frame, "text", "label", SplitSettings())
-    label_names = sorted(frame["label"].unique())
-    model, random_head = load_classifier(model_dir, label_names)
+    spec = task_spec(task)
+    settings = DataSettings(
+        source=data, task=task, text_column=text_column, label_column=label_column
+    )
+    frame, load_report = spec.read(settings)
+    if load_report.problems:
+        raise click.ClickException("; ".join(load_report.problems))
+    splits = split_dataset(frame, text_column, label_column, SplitSettings(), spec.task)
+    label_names = spec.label_names([split["label"] for split in splits.values()])
+    model, random_head = load_model(model_dir, spec.task, label_names)
     if random_head:
-        click.echo(f"{model_dir} has no BBC News head: using a random one (seed {HEAD_SEED}).")
+        click.echo(
+            f"{model_dir} has no head for {data or 'BBC News'}: using a random one "
+            f"(seed {HEAD_SEED})."
+        )
     workdir = output or Path(tempfile.mkdtemp(prefix="stackport-benchmark-"))
     export = ExportSettings()
     quantization = QuantizationSettings(mode=mode, per_channel=per_channel, weight_type=weight_type)
@@ -160,7 +188,7 @@ def main(
         static = QuantizationSettings(mode=QuantizationMode.STATIC_INT8)
         variant = quantize_onnx_model(fp32, workdir / "static", static, train_texts)
         runtimes.append(onnx_runtime("static_per_tensor_QInt8", variant, cores))
-    report = run_benchmark(runtimes, splits["test"], label_names, max_length, benchmark)
+    report = run_benchmark(runtimes, splits["test"], spec.task, label_names, max_length, benchmark)
     click.echo(f"\nONNX models in {workdir}\n")
     click.echo(report.markdown())
 

@@ -61,10 +61,13 @@ class OnnxModelMaterializer(BaseMaterializer):
                 raise OnnxModelIntegrityError(f"ONNX model artifact {self.uri}: {error}") from error
 
     def extract_metadata(self, data: OnnxModel) -> dict[str, MetadataType]:
-        """Task, labels, opset, inputs/outputs, quantization, graph size and sha256."""
+        """Task, labels (and thresholds), opset, inputs/outputs, quantization, size and sha256."""
+        thresholds = {} if data.thresholds is None else {"thresholds": data.thresholds}
         return {
             "task": str(data.task),
             "label_names": data.label_names,
+            **thresholds,
+            "split_into_words": data.split_into_words,
             "max_length": data.max_length,
             "opset": data.opset,
             "inputs": data.inputs,
@@ -95,6 +98,13 @@ def summary_html(model: OnnxModel) -> str:
         "labels": ", ".join(model.label_names),
         "graph size": f"{model.size_bytes / 1e6:.1f} MB",
     }
+    if model.thresholds is not None:
+        facts["thresholds"] = ", ".join(
+            f"{name} {threshold:g}"
+            for name, threshold in zip(model.label_names, model.thresholds, strict=True)
+        )
+    if model.split_into_words:
+        facts["input"] = "words: each tagged on its first sub-word"
     rows = "".join(
         f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
         for name, value in facts.items()

@@ -1,4 +1,4 @@
-"""Benchmark step: latency, throughput, macro-F1 and size of PyTorch fp32, ONNX fp32 and int8."""
+"""Benchmark step: latency, throughput, task metric and size of PyTorch fp32, ONNX fp32 and int8."""
 
 from typing import Annotated
 
@@ -27,13 +27,13 @@ def benchmark_model(
     test_set: pd.DataFrame,
     benchmark: BenchmarkSettings,
 ) -> Annotated[BenchmarkReport, "benchmark_report"]:
-    """Time the three runtimes on test texts; log the figures to the experiment tracker.
+    """Time and score the three runtimes on test texts; log the figures to the tracker.
 
     Args:
         model: The fine-tuned PyTorch model.
         onnx_model: Its fp32 ONNX export.
         onnx_model_int8: Its int8 ONNX model.
-        test_set: Test rows; the first `benchmark.max_texts` texts are used.
+        test_set: Test rows; a seeded sample of `benchmark.max_texts` of them is used.
         benchmark: How many texts and repeats.
 
     Returns:
@@ -42,6 +42,7 @@ def benchmark_model(
     report = run_benchmark(
         model_runtimes(model, onnx_model, onnx_model_int8, benchmark),
         test_set,
+        onnx_model.task,
         onnx_model.label_names,
         onnx_model.max_length,
         benchmark,

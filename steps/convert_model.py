@@ -25,10 +25,10 @@ def convert_model(
     validation_set: pd.DataFrame,
     export: ExportSettings,
 ) -> Annotated[OnnxModel, ArtifactConfig(name=OUTPUT, artifact_type=ArtifactType.MODEL)]:
-    """Export the model to ONNX (fp32) with Optimum and compare its logits with PyTorch's.
+    """Export the model to ONNX (fp32) with Optimum for its task; compare logits with PyTorch's.
 
     Args:
-        model: The fine-tuned model.
+        model: The fine-tuned model (any task: sequence or token classification).
         tokenized_dataset: Gives the `max_length` the model was trained with.
         validation_set: Validation rows; `export.parity_samples` of their texts are compared.
         export: Opset and parity tolerance.

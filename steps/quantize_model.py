@@ -31,12 +31,13 @@ def quantize_model(
     Annotated[OnnxModel, ArtifactConfig(name=OUTPUT, artifact_type=ArtifactType.MODEL)],
     Annotated[QuantizationReport, "quantization_report"],
 ]:
-    """Quantize to int8 and keep the fp32 model deployable if test macro-F1 drops too much.
+    """Quantize to int8 and keep the fp32 model deployable if the task's metric drops too much.
 
     Args:
         onnx_model: The fp32 ONNX model.
-        train_set: Training rows; their texts calibrate static quantization.
-        test_set: Test rows both models are evaluated on.
+        train_set: Training rows; their texts (NER: word lists) calibrate static quantization.
+        test_set: Test rows both models are evaluated on, by the task's metric (macro_f1;
+            entity_f1 for ner), predicting through `textmodels.inference`.
         quantization: Mode, weight options and `max_metric_drop`.
 
     Returns:

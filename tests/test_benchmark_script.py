@@ -5,21 +5,44 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from benchmarks.inference import main
+from tests.task_data import NER_SENTENCES
+
+SMALL_RUN = ["--max-length", "64", "--texts", "8", "--latency-texts", "2", "--batch-size", "4"]
+SMALL_RUN += ["--repeats", "1"]
+
+
+def table_rows(output: str) -> list[str]:
+    """The first cell of every row of the printed table."""
+    table = [line for line in output.splitlines() if line.startswith("| ")]
+    return [row.split(" | ")[0] for row in table[2:]]
 
 
 def test_script_exports_quantizes_and_prints_the_table(tiny_bert_path: Path, tmp_path: Path):
-    arguments = [str(tiny_bert_path), "--max-length", "64", "--texts", "8", "--latency-texts"]
-    arguments += ["2", "--batch-size", "4", "--repeats", "1", "--output", str(tmp_path)]
+    arguments = [str(tiny_bert_path), *SMALL_RUN, "--output", str(tmp_path)]
     result = CliRunner().invoke(main, arguments, catch_exceptions=False)
 
     assert result.exit_code == 0, result.output
-    assert "has no BBC News head: using a random one (seed 0)" in result.output
+    assert "has no head for BBC News: using a random one (seed 0)" in result.output
     assert "ONNX opset 18 export: max |logit difference|" in result.output
     assert "Deployable: " in result.output
-    table = [line for line in result.output.splitlines() if line.startswith("| ")]
-    assert [row.split(" | ")[0] for row in table[2:]] == [
-        "| pytorch_fp32",
-        "| onnx_fp32",
-        "| onnx_int8",
-    ]
+    assert "macro-F1" in result.output
+    assert table_rows(result.output) == ["| pytorch_fp32", "| onnx_fp32", "| onnx_int8"]
     assert {path.name for path in tmp_path.iterdir()} == {"fp32", "int8"}
+
+
+def test_script_benchmarks_a_ner_model_on_its_data(tiny_bert_path: Path, tmp_path: Path):
+    arguments = [str(tiny_bert_path), "--task", "ner", "--data", str(NER_SENTENCES), *SMALL_RUN]
+    result = CliRunner().invoke(main, arguments, catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    assert f"has no head for {NER_SENTENCES}: using a random one" in result.output
+    assert "Deployable: " in result.output and "entity_f1" in result.output
+    assert "| runtime | size (MB) | entity-F1 |" in result.output
+    assert table_rows(result.output) == ["| pytorch_fp32", "| onnx_fp32", "| onnx_int8"]
+
+
+def test_script_needs_data_for_a_task_without_bundled_data(tiny_bert_path: Path):
+    result = CliRunner().invoke(main, [str(tiny_bert_path), "--task", "multilabel"])
+
+    assert result.exit_code != 0
+    assert "no bundled data for the multilabel task: pass --data" in result.output

@@ -1,15 +1,23 @@
-"""The inference benchmark on a tiny random BERT, kept to a few texts."""
+"""The inference benchmark on a tiny random BERT, kept to a few texts, for every task."""
 
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from textmodels.benchmarking import BenchmarkSettings, model_runtimes, run_benchmark
-from textmodels.modeling import FineTunedModel
+from tests.task_data import NER_SENTENCES
+from tests.tiny_onnx import tiny_model
+from textmodels import ner
+from textmodels.benchmarking import (
+    BenchmarkReport,
+    BenchmarkSettings,
+    RuntimeBenchmark,
+    model_runtimes,
+    run_benchmark,
+)
 from textmodels.onnx_export import export_to_onnx
 from textmodels.quantization import QuantizationSettings, quantize_onnx_model
+from textmodels.settings import DataSettings
 from textmodels.tasks import Task
 
 SETTINGS = BenchmarkSettings(
@@ -17,20 +25,30 @@ SETTINGS = BenchmarkSettings(
 )
 
 
-@pytest.fixture(scope="module")
-def report(tiny_bert_path: Path, bbc_slice: pd.DataFrame, tmp_path_factory):
-    label_names = sorted(bbc_slice["label"].unique())
-    model = FineTunedModel(
-        model=AutoModelForSequenceClassification.from_pretrained(
-            tiny_bert_path, num_labels=len(label_names), id2label=dict(enumerate(label_names))
-        ),
-        tokenizer=AutoTokenizer.from_pretrained(tiny_bert_path),
-        task=Task.CLASSIFICATION,
-    )
-    fp32 = export_to_onnx(model, tmp_path_factory.mktemp("fp32"), max_length=32)
-    int8 = quantize_onnx_model(fp32, tmp_path_factory.mktemp("int8"), QuantizationSettings())
+def benchmark(
+    tiny_bert_path: Path, task: Task, frame: pd.DataFrame, label_names: list[str], directory: Path
+) -> BenchmarkReport:
+    """Export, quantize and benchmark a tiny random model of `task` on `frame`."""
+    model = tiny_model(tiny_bert_path, label_names, task=task)
+    fp32 = export_to_onnx(model, directory / "fp32", max_length=32)
+    int8 = quantize_onnx_model(fp32, directory / "int8", QuantizationSettings())
     runtimes = model_runtimes(model, fp32, int8, SETTINGS)
-    return run_benchmark(runtimes, bbc_slice, label_names, 32, SETTINGS)
+    return run_benchmark(runtimes, frame, task, label_names, 32, SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def report(tiny_bert_path: Path, bbc_slice: pd.DataFrame, tmp_path_factory) -> BenchmarkReport:
+    label_names = sorted(bbc_slice["label"].unique())
+    directory = tmp_path_factory.mktemp("classification")
+    return benchmark(tiny_bert_path, Task.CLASSIFICATION, bbc_slice, label_names, directory)
+
+
+@pytest.fixture(scope="module")
+def ner_report(tiny_bert_path: Path, tmp_path_factory) -> BenchmarkReport:
+    frame, _ = ner.read_sentences(DataSettings(source=str(NER_SENTENCES), task=Task.NER))
+    label_names = ner.label_names([frame["label"]])
+    directory = tmp_path_factory.mktemp("ner")
+    return benchmark(tiny_bert_path, Task.NER, frame, label_names, directory)
 
 
 def test_benchmark_measures_every_runtime(report):
@@ -40,18 +58,20 @@ def test_benchmark_measures_every_runtime(report):
         "onnx_int8",
     ]
     assert (report.texts, report.latency_texts, report.threads) == (10, 3, 1)
+    assert report.metric == "macro_f1"
     for result in report.results:
         assert 0 < result.latency_ms_p50 <= result.latency_ms_p95
         assert result.batch_latency_ms_p50 > 0
         assert result.throughput > 0
         assert 0 <= result.macro_f1 <= 1
+        assert set(result.metrics) == {"accuracy", "macro_f1"}
     sizes = {result.runtime: result.size_bytes for result in report.results}
     assert sizes["onnx_int8"] < sizes["onnx_fp32"]
     assert sizes["pytorch_fp32"] == pytest.approx(sizes["onnx_fp32"], rel=0.2)  # + graph
 
 
 def test_fp32_runtimes_agree_on_accuracy(report):
-    assert report.result("onnx_fp32").macro_f1 == report.result("pytorch_fp32").macro_f1
+    assert report.result("onnx_fp32").metrics == report.result("pytorch_fp32").metrics
 
 
 def test_figures_and_markdown_table(report):
@@ -64,6 +84,7 @@ def test_figures_and_markdown_table(report):
         "batch_latency_ms_p50",
         "throughput",
         "macro_f1",
+        "accuracy",
         "size_bytes",
         "speedup_batch1",
         "speedup_batched",
@@ -77,3 +98,39 @@ def test_figures_and_markdown_table(report):
         "| onnx_int8",
     ]
     assert "10 test texts, 3 of them timed one at a time; 2 repeats" in lines[-1]
+
+
+def test_ner_benchmark_scores_every_runtime_by_entity_f1(ner_report):
+    assert ner_report.metric == "entity_f1"
+    pytorch = ner_report.result("pytorch_fp32")
+    assert set(pytorch.metrics) == {
+        "entity_f1",
+        "entity_precision",
+        "entity_recall",
+        "accuracy",
+        "macro_f1",
+    }
+    assert ner_report.result("onnx_fp32").metrics == pytorch.metrics
+    assert all(0 <= result.metrics["entity_f1"] <= 1 for result in ner_report.results)
+    assert (
+        ner_report.figures()["onnx_int8"]["entity_f1"]
+        == (ner_report.result("onnx_int8").metrics["entity_f1"])
+    )
+    lines = ner_report.markdown().splitlines()
+    assert lines[0].startswith("| runtime | size (MB) | entity-F1 |")
+    row = lines[4].split(" | ")
+    assert row[2] == f"{ner_report.result('onnx_int8').metrics['entity_f1']:.4f}"
+
+
+def test_reports_of_earlier_runs_load_with_their_macro_f1():
+    earlier = {
+        "runtime": "onnx_int8",
+        "latency_ms_p50": 5.0,
+        "latency_ms_p95": 6.0,
+        "batch_latency_ms_p50": 100.0,
+        "throughput": 300.0,
+        "macro_f1": 0.93,
+        "size_bytes": 23_000_000,
+    }
+    result = RuntimeBenchmark.model_validate(earlier)
+    assert result.metrics == {"macro_f1": 0.93}

@@ -1,40 +1,48 @@
-"""ONNX export, parity, inference and int8 quantization of a tiny random BERT."""
+"""ONNX export, parity, inference and int8 quantization of a tiny random BERT, for every task."""
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pandas as pd
 import pytest
-import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from scipy.special import expit
+from seqeval.metrics.sequence_labeling import get_entities
 
-from textmodels.inference import OnnxPredictor, softmax
+from materializers.quantization_report import QuantizationReportMaterializer
+from tests.task_data import NER_SENTENCES, materializer_round_trip, multilabel_titles
+from tests.tiny_onnx import MAX_LENGTH, MULTILABEL_THRESHOLDS, tiny_model
+from textmodels import ner
+from textmodels.inference import (
+    Entity,
+    EntityPrediction,
+    MultilabelPrediction,
+    OnnxPredictor,
+    classify_multilabel,
+    entity_word_ranges,
+    softmax,
+    split_words,
+)
 from textmodels.modeling import FineTunedModel
 from textmodels.onnx_export import OnnxParityError, check_parity, export_to_onnx
-from textmodels.onnx_model import OnnxModel, QuantizationMode
+from textmodels.onnx_model import MANIFEST_FILENAME, OnnxModel, QuantizationMode
 from textmodels.quantization import (
+    QuantizationReport,
     QuantizationSettings,
     choose_deployable,
+    evaluate_onnx_model,
     gate_quantized_model,
     quantize_onnx_model,
 )
+from textmodels.settings import DataSettings
 from textmodels.tasks import Task
 from textmodels.tokenization import tokenize_dataset
 
-MAX_LENGTH = 64
-
 
 def tiny_classifier(tiny_bert_path: Path, label_names: list[str], seed: int) -> FineTunedModel:
-    torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tiny_bert_path,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={name: index for index, name in enumerate(label_names)},
-    )
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
-    return FineTunedModel(model=model, tokenizer=tokenizer, task=Task.CLASSIFICATION)
+    return tiny_model(tiny_bert_path, label_names, seed)
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +111,8 @@ def test_onnx_inference_predicts_like_pytorch(fine_tuned, onnx_fp32, texts, labe
 
 def test_tokenizer_truncates_to_max_length_and_pads_dynamically(fine_tuned, onnx_fp32, texts):
     predictor = OnnxPredictor(onnx_fp32)
-    _, short_batch = predictor.encode(texts[:1])
-    _, mixed_batch = predictor.encode(texts[:2])
+    short_batch = predictor.encode(texts[:1]).inputs
+    mixed_batch = predictor.encode(texts[:2]).inputs
 
     short_length = len(fine_tuned.tokenizer(texts[0])["input_ids"])
     assert short_batch["input_ids"].shape == (1, short_length)
@@ -175,3 +183,313 @@ def test_gate_allows_drops_up_to_max_metric_drop(
     assert report.deployable == deployable
     assert f"int8 macro_f1 {int8_metric:.4f} vs fp32 {fp32_metric:.4f}" in report.reason
     assert report.int8_size_bytes == onnx_int8.size_bytes
+
+
+# Multi-label classification and NER.
+
+
+@pytest.fixture(scope="module")
+def multilabel_frame(bbc_slice: pd.DataFrame) -> pd.DataFrame:
+    """BBC titles with one or two topics each, as a split holds them (labels as lists)."""
+    rows = multilabel_titles(bbc_slice, per_topic=6)
+    return pd.DataFrame({"text": rows["text"], "label": rows["topics"].str.split("|")})
+
+
+@pytest.fixture(scope="module")
+def multilabel_model(tiny_bert_path, label_names) -> FineTunedModel:
+    return tiny_model(tiny_bert_path, label_names, seed=0, task=Task.MULTILABEL)
+
+
+@pytest.fixture(scope="module")
+def multilabel_onnx(multilabel_model, tmp_path_factory) -> OnnxModel:
+    return export_to_onnx(multilabel_model, tmp_path_factory.mktemp("multilabel"), MAX_LENGTH)
+
+
+@pytest.fixture(scope="module")
+def ner_frame() -> pd.DataFrame:
+    """The 50 CoNLL fixture sentences: token lists and tag lists."""
+    frame, _ = ner.read_sentences(DataSettings(source=str(NER_SENTENCES), task=Task.NER))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def ner_names(ner_frame) -> list[str]:
+    return ner.label_names([ner_frame["label"]])
+
+
+@pytest.fixture(scope="module")
+def ner_model(tiny_bert_path, ner_names) -> FineTunedModel:
+    return tiny_model(tiny_bert_path, ner_names, seed=0, task=Task.NER)
+
+
+@pytest.fixture(scope="module")
+def ner_onnx(ner_model, tmp_path_factory) -> OnnxModel:
+    return export_to_onnx(ner_model, tmp_path_factory.mktemp("ner"), MAX_LENGTH)
+
+
+def test_multilabel_export_carries_the_thresholds(multilabel_onnx, label_names):
+    assert multilabel_onnx.task is Task.MULTILABEL
+    assert multilabel_onnx.label_names == label_names
+    assert multilabel_onnx.thresholds == MULTILABEL_THRESHOLDS
+    assert not multilabel_onnx.split_into_words
+    assert multilabel_onnx.outputs == ["logits"]
+    assert OnnxModel.load(multilabel_onnx.directory) == multilabel_onnx
+
+
+def test_ner_export_is_a_word_level_token_classifier(ner_onnx, ner_names):
+    assert ner_onnx.task is Task.NER
+    assert ner_onnx.label_names == ner_names
+    assert ner_onnx.thresholds is None
+    assert ner_onnx.split_into_words
+    graph = onnx.load(str(ner_onnx.model_path)).graph
+    logits_shape = graph.output[0].type.tensor_type.shape.dim
+    assert len(logits_shape) == 3  # (texts, tokens, tags)
+    assert logits_shape[2].dim_value == len(ner_names)
+    assert OnnxModel.load(ner_onnx.directory) == ner_onnx
+
+
+def test_manifest_of_an_earlier_classifier_loads_as_text_level(onnx_fp32, tmp_path):
+    """Manifests written before NER export have no `split_into_words`."""
+    directory = tmp_path / "earlier"
+    directory.mkdir()
+    for name in [*onnx_fp32.file_sha256, MANIFEST_FILENAME]:
+        (directory / name).write_bytes((onnx_fp32.directory / name).read_bytes())
+    manifest = json.loads((directory / MANIFEST_FILENAME).read_text())
+    del manifest["split_into_words"]
+    (directory / MANIFEST_FILENAME).write_text(json.dumps(manifest))
+
+    assert not OnnxModel.load(directory).split_into_words
+
+
+@pytest.mark.parametrize("task", ["multilabel", "ner"])
+def test_export_of_every_task_matches_pytorch(task, request):
+    model = request.getfixturevalue(f"{task}_model")
+    onnx_model = request.getfixturevalue(f"{task}_onnx")
+    texts = request.getfixturevalue(f"{task}_frame")["text"].tolist()
+
+    assert 0 <= check_parity(model, onnx_model, texts, tolerance=1e-4) < 1e-4
+
+
+def test_ner_parity_check_fails_naming_the_difference(
+    tiny_bert_path, ner_names, ner_onnx, ner_frame
+):
+    other_model = tiny_model(tiny_bert_path, ner_names, seed=1, task=Task.NER)
+    with pytest.raises(OnnxParityError, match=r"differs .* by up to [0-9.e-]+ .* tolerance 0.0001"):
+        check_parity(other_model, ner_onnx, ner_frame["text"].tolist(), tolerance=1e-4)
+
+
+def test_multilabel_predictions_match_pytorch_and_its_thresholds(
+    multilabel_model, multilabel_onnx, multilabel_frame, label_names
+):
+    """PyTorch runs on the training tokenization, ONNX on texts tokenized by `tokenizers`.
+
+    Each label's threshold is its median probability, so that the labels differ between texts.
+    """
+    splits = {"test": multilabel_frame}
+    table = tokenize_dataset(splits, multilabel_model.tokenizer, MAX_LENGTH, Task.MULTILABEL)
+    probabilities = expit(multilabel_model.predict_logits(table.splits["test"]).astype(np.float64))
+    thresholds = np.median(probabilities, axis=0)
+    chosen = probabilities >= thresholds
+    model = dataclasses.replace(multilabel_onnx, thresholds=thresholds.tolist())
+
+    predictions = OnnxPredictor(model).predict(multilabel_frame["text"].tolist())
+
+    assert [p.labels for p in predictions] == [
+        [label_names[i] for i in np.flatnonzero(row)] for row in chosen
+    ]
+    for prediction, row, row_chosen in zip(predictions, probabilities, chosen, strict=True):
+        assert prediction.scores == pytest.approx(row[row_chosen].tolist(), abs=1e-5)
+    assert len({len(prediction.labels) for prediction in predictions}) > 2
+
+
+def test_multilabel_post_processor_applies_each_labels_threshold(multilabel_onnx):
+    # sigmoid(0) = 0.5: at or above the thresholds 0.45, 0.5 and 0.48 only.
+    logits = np.array([np.zeros(5), np.full(5, -10.0)], dtype=np.float32)
+
+    predictions = classify_multilabel(logits, None, multilabel_onnx)
+
+    names = multilabel_onnx.label_names
+    assert predictions == [
+        MultilabelPrediction(labels=[names[0], names[1], names[3]], scores=[0.5, 0.5, 0.5]),
+        MultilabelPrediction(labels=[], scores=[]),
+    ]
+
+
+def test_entities_are_read_from_iob2_tags_as_seqeval_reads_them():
+    tags = ["I-PER", "I-PER", "B-PER", "O", "I-LOC", "B-ORG", "I-LOC", "I-LOC", "O", "B-MISC"]
+
+    ranges = entity_word_ranges(tags)
+
+    assert ranges == [
+        ("PER", 0, 2),
+        ("PER", 2, 3),
+        ("LOC", 4, 5),
+        ("ORG", 5, 6),
+        ("LOC", 6, 8),
+        ("MISC", 9, 10),
+    ]
+    assert ranges == [(kind, start, end + 1) for kind, start, end in get_entities(tags)]
+
+
+def test_ner_predictions_match_pytorch_on_the_training_encoding(
+    ner_model, ner_onnx, ner_frame, ner_names
+):
+    """Tags of PyTorch's first sub-words, as evaluation reads them, give the ONNX entities."""
+    table = tokenize_dataset({"test": ner_frame}, ner_model.tokenizer, MAX_LENGTH, Task.NER)
+    test_table = table.splits["test"]
+    _, expected_tags = ner.word_tags(ner_model.predict_logits(test_table), test_table, ner_names)
+    example_ids = test_table.column("example_id").to_pylist()
+    single_window = [row for row in range(len(ner_frame)) if example_ids.count(row) == 1]
+    assert len(single_window) > 40
+
+    predictions = OnnxPredictor(ner_onnx).predict(ner_frame["text"].tolist())
+
+    entity_count = 0
+    for row in single_window:
+        tokens = ner_frame["text"][row]
+        starts = np.cumsum([0, *(len(token) + 1 for token in tokens)])[:-1].tolist()
+        entities = predictions[row].entities
+        expected = get_entities(expected_tags[row])
+        assert [(e.type, starts.index(e.start)) for e in entities] == [
+            (kind, start) for kind, start, _ in expected
+        ]
+        for entity, (_, start, end) in zip(entities, expected, strict=True):
+            assert entity.text == " ".join(tokens[start : end + 1])
+            assert 0 < entity.score <= 1
+        entity_count += len(entities)
+    assert entity_count > 20  # a random head tags plenty of words as entities
+
+
+def test_raw_text_is_split_into_words_as_conll_splits_it():
+    text = " (Peter Blackburn), in\tU.S. on 1,000 don't-stop…"
+    words = [text[start:end] for start, end in split_words(text)]
+    assert words == ["(", "Peter", "Blackburn", ")", ",", "in", "U.S", ".", "on", "1,000"] + [
+        "don't-stop",
+        "…",
+    ]
+
+
+def test_raw_text_entities_point_into_the_original_text(ner_onnx, ner_frame):
+    """Raw text predicts as its words given pre-split; offsets are the raw text's."""
+    predictor = OnnxPredictor(ner_onnx)
+    texts = ["  EU rejects\tGerman call (Reuters),  said Peter Blackburn in U.S. ", "", " \n "]
+    texts += [" ".join(tokens) for tokens in ner_frame["text"][:5]]
+    words = [[text[start:end] for start, end in split_words(text)] for text in texts]
+
+    raw = predictor.predict(texts)
+    pre_split = predictor.predict(words)
+
+    assert raw[1] == raw[2] == EntityPrediction(entities=[])
+    for text, spans, by_raw, by_words in zip(
+        texts, map(split_words, texts), raw, pre_split, strict=True
+    ):
+        joined_starts = np.cumsum([0, *(end - start + 1 for start, end in spans)])[:-1].tolist()
+        moved = {joined: start for joined, (start, _) in zip(joined_starts, spans, strict=True)}
+        assert [(e.type, moved[e.start], e.score) for e in by_words.entities] == [
+            (e.type, e.start, e.score) for e in by_raw.entities
+        ]
+        for entity in by_raw.entities:
+            assert text[entity.start : entity.end] == entity.text
+            assert entity.text == entity.text.strip() and entity.text
+    assert any(prediction.entities for prediction in raw)
+
+
+def test_predictions_serialise_to_plain_json(multilabel_onnx, ner_onnx, onnx_fp32):
+    text = "EU rejects German call to boycott British lamb."
+    outputs = [
+        OnnxPredictor(model).predict([text])[0] for model in (onnx_fp32, multilabel_onnx, ner_onnx)
+    ]
+
+    documents = [json.loads(json.dumps(dataclasses.asdict(output))) for output in outputs]
+
+    assert set(documents[0]) == {"label", "score"}
+    assert set(documents[1]) == {"labels", "scores"}
+    assert set(documents[2]) == {"entities"}
+    entity = Entity(type="ORG", score=0.9, start=0, end=2, text="EU")
+    assert dataclasses.asdict(entity) == {
+        "type": "ORG",
+        "score": 0.9,
+        "start": 0,
+        "end": 2,
+        "text": "EU",
+    }
+
+
+def test_int8_models_keep_the_task_thresholds_and_word_split(multilabel_onnx, ner_onnx, tmp_path):
+    settings = QuantizationSettings()
+    multilabel_int8 = quantize_onnx_model(multilabel_onnx, tmp_path / "multilabel", settings)
+    ner_int8 = quantize_onnx_model(ner_onnx, tmp_path / "ner", settings)
+
+    assert multilabel_int8.thresholds == MULTILABEL_THRESHOLDS
+    assert ner_int8.split_into_words and ner_int8.task is Task.NER
+    assert OnnxModel.load(ner_int8.directory) == ner_int8
+
+
+def test_ner_evaluation_through_inference_matches_the_pytorch_evaluation(
+    ner_model, ner_onnx, ner_frame
+):
+    """Sentences that fit one window: both read the same tag of the same first sub-word."""
+    table = tokenize_dataset({"test": ner_frame}, ner_model.tokenizer, MAX_LENGTH, Task.NER)
+    example_ids = table.splits["test"].column("example_id").to_pylist()
+    fitting = ner_frame[[example_ids.count(row) == 1 for row in range(len(ner_frame))]]
+    fitting = fitting.reset_index(drop=True)
+    fitting_table = tokenize_dataset({"test": fitting}, ner_model.tokenizer, MAX_LENGTH, Task.NER)
+
+    expected = ner_model.evaluate(fitting_table.splits["test"], "test").metrics
+    actual = evaluate_onnx_model(ner_onnx, fitting).metrics
+
+    assert actual["entity_f1"] == pytest.approx(expected["entity_f1"], abs=1e-9)
+    assert actual["macro_f1"] == pytest.approx(expected["macro_f1"], abs=1e-9)
+
+
+@pytest.mark.parametrize(("task", "metric"), [("multilabel", "macro_f1"), ("ner", "entity_f1")])
+def test_gate_uses_the_task_metric(task, metric, request, tmp_path):
+    fp32 = request.getfixturevalue(f"{task}_onnx")
+    frame = request.getfixturevalue(f"{task}_frame").head(20)
+    int8 = quantize_onnx_model(fp32, tmp_path / "int8", QuantizationSettings())
+
+    report = gate_quantized_model(fp32, int8, frame, QuantizationSettings(max_metric_drop=-1.0))
+
+    assert report.metric == metric
+    assert report.deployable == "fp32"
+    assert (
+        f"int8 {metric} {report.int8_metric:.4f} vs fp32 {report.fp32_metric:.4f}" in report.reason
+    )
+    assert report.fp32_metric == evaluate_onnx_model(fp32, frame).metrics[metric]
+
+
+def test_static_int8_ner_model_tags_every_sentence(ner_onnx, ner_frame, tmp_path):
+    settings = QuantizationSettings(mode="static-int8", calibration_samples=8)
+    model = quantize_onnx_model(ner_onnx, tmp_path / "int8", settings, ner_frame["text"].tolist())
+
+    assert model.quantization is QuantizationMode.STATIC_INT8
+    predictions = OnnxPredictor(model).predict(ner_frame["text"][:8].tolist())
+    assert [type(prediction) for prediction in predictions] == [EntityPrediction] * 8
+
+
+def test_quantization_report_round_trips_with_an_html_page(tmp_path):
+    report = QuantizationReport(
+        mode=QuantizationMode.DYNAMIC_INT8,
+        per_channel=False,
+        weight_type="QInt8",
+        metric="entity_f1",
+        fp32_metric=0.81,
+        int8_metric=0.79,
+        metric_drop=0.02,
+        max_metric_drop=0.005,
+        deployable="fp32",
+        reason="int8 entity_f1 0.7900 vs fp32 0.8100 (drop +0.0200) exceeds <max>",
+        fp32_size_bytes=90_000_000,
+        int8_size_bytes=23_000_000,
+    )
+
+    loaded = materializer_round_trip(QuantizationReportMaterializer, report, tmp_path)
+
+    assert loaded == report
+    page = (tmp_path / "artifact" / "quantization.html").read_text()
+    assert '<span class="fp32">fp32</span>' in page
+    assert "<th>test entity_f1</th>" in page
+    assert "<td>onnx dynamic-int8</td><td>0.7900</td><td>23.0</td>" in page
+    assert "&lt;max&gt;" in page
+    metadata = QuantizationReportMaterializer(str(tmp_path / "artifact")).extract_metadata(report)
+    assert metadata["int8_entity_f1"] == 0.79

@@ -50,14 +50,6 @@ def ner_run(tmp_path_factory, tiny_bert_path: Path):
     return invoke(tmp_path, str(NER_SENTENCES), tiny_bert_path, config, *extra)
 
 
-# The ONNX export after training (convert_model) is implemented for classification only, so a
-# run of another task stops there, after its evaluation and baseline. Remove these marks when
-# textmodels/onnx_export.py exports every task.
-ONNX_EXPORT_IS_CLASSIFICATION_ONLY = pytest.mark.xfail(
-    strict=True, reason="convert_model: ONNX export is implemented for classification only"
-)
-
-
 def trained_model(summary: dict) -> FineTunedModel:
     """The run's model, after checking that it was trained, evaluated and baselined."""
     steps = Client().get_pipeline_run(summary["run_id"]).steps
@@ -76,13 +68,21 @@ def test_multilabel_run_reports_micro_f1_beside_its_baseline(multilabel_run):
     assert len(model.label_thresholds) == len(model.label_names) == 5
 
 
-@ONNX_EXPORT_IS_CLASSIFICATION_ONLY
 def test_multilabel_run_completes_and_registers_the_model(multilabel_run):
     result, summary = multilabel_run
     assert result.exit_code == 0, summary["error"]
     version = Client().get_model_version("tiny-multilabel", summary["model"]["version"])
     assert version.run_metadata["test_metrics"] == summary["metrics"]
-    assert version.get_model_artifact("model").load().task is Task.MULTILABEL
+    model = version.get_model_artifact("model").load()
+    assert model.task is Task.MULTILABEL
+    onnx_model = version.get_model_artifact("onnx_model").load()
+    assert onnx_model.task is Task.MULTILABEL
+    assert onnx_model.thresholds == model.label_thresholds
+    int8 = version.get_model_artifact("onnx_model_int8").load()
+    assert int8.thresholds == model.label_thresholds
+    assert version.get_artifact("quantization_report").load().metric == "macro_f1"
+    for figures in summary["benchmark"].values():
+        assert {"macro_f1", "micro_f1", "accuracy"} <= set(figures)
 
 
 def test_ner_run_reports_entity_f1_beside_its_baseline(ner_run):
@@ -99,10 +99,19 @@ def test_ner_run_reports_entity_f1_beside_its_baseline(ner_run):
     assert type(model.model).__name__ == "BertForTokenClassification"
 
 
-@ONNX_EXPORT_IS_CLASSIFICATION_ONLY
 def test_ner_run_completes_and_registers_the_model(ner_run):
     result, summary = ner_run
     assert result.exit_code == 0, summary["error"]
     version = Client().get_model_version("tiny-ner", summary["model"]["version"])
     assert set(version.run_metadata["per_class"]) == {"LOC", "MISC", "ORG", "PER"}
     assert version.get_model_artifact("model").load().task is Task.NER
+    onnx_model = version.get_model_artifact("onnx_model").load()
+    assert onnx_model.task is Task.NER and onnx_model.split_into_words
+    assert version.get_model_artifact("onnx_model_int8").run_metadata["split_into_words"]
+    quantization_report = version.get_artifact("quantization_report").load()
+    assert quantization_report.metric == "entity_f1"
+    assert "int8 entity_f1" in summary["onnx"]["reason"]
+    assert set(summary["benchmark"]) == {"pytorch_fp32", "onnx_fp32", "onnx_int8"}
+    for figures in summary["benchmark"].values():
+        assert 0.0 <= figures["entity_f1"] <= 1.0
+    assert version.run_metadata["benchmark"] == summary["benchmark"]

@@ -1,29 +1,48 @@
-"""Tiny random BERT classifiers exported to ONNX, for the serving and deployment tests."""
+"""Tiny random BERT models of every task exported to ONNX (ONNX, serving, deployment tests)."""
 
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoTokenizer
 
 from textmodels.modeling import FineTunedModel
 from textmodels.onnx_export import export_to_onnx
 from textmodels.onnx_model import OnnxModel
+from textmodels.task_registry import task_spec
 from textmodels.tasks import Task
 
 MAX_LENGTH = 64
+# Thresholds around 0.5: a random head's probabilities are close to it, so texts get 0 to 5 labels.
+MULTILABEL_THRESHOLDS = [0.45, 0.5, 0.55, 0.48, 0.52]
 
 
-def tiny_onnx_model(
-    tiny_bert_path: Path, label_names: list[str], directory: Path, seed: int = 0
-) -> OnnxModel:
-    """The tiny BERT with a random classification head (seeded), exported to fp32 ONNX."""
+def tiny_model(
+    tiny_bert_path: Path, label_names: list[str], seed: int = 0, task: Task = Task.CLASSIFICATION
+) -> FineTunedModel:
+    """The tiny BERT with a random head for `task` (seeded); multilabel: with thresholds."""
     torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
+    spec = task_spec(task)
+    model = spec.model_class.from_pretrained(
         tiny_bert_path,
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id={name: index for index, name in enumerate(label_names)},
+        problem_type=spec.problem_type,
     )
+    if spec.tune_thresholds is not None:
+        model.config.label_thresholds = MULTILABEL_THRESHOLDS[: len(label_names)]
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
-    fine_tuned = FineTunedModel(model=model, tokenizer=tokenizer, task=Task.CLASSIFICATION)
-    return export_to_onnx(fine_tuned, directory, MAX_LENGTH)
+    return FineTunedModel(model=model, tokenizer=tokenizer, task=task)
+
+
+def tiny_onnx_model(
+    tiny_bert_path: Path,
+    label_names: list[str],
+    directory: Path,
+    seed: int = 0,
+    task: Task = Task.CLASSIFICATION,
+) -> OnnxModel:
+    """`tiny_model` exported to fp32 ONNX."""
+    return export_to_onnx(
+        tiny_model(tiny_bert_path, label_names, seed, task), directory, MAX_LENGTH
+    )

@@ -1,9 +1,10 @@
 """Latency, throughput, accuracy and size of a model's runtimes on real test texts.
 
-Each runtime (PyTorch fp32, ONNX fp32, ONNX int8) turns texts into logits end to end:
-tokenization (truncation to `max_length`, dynamic padding to the longest text of the batch)
-and the forward pass. Runtimes are timed in turns within each repeat, so that changes in the
-machine's load touch all of them alike.
+Each runtime (PyTorch fp32, ONNX fp32, ONNX int8) turns texts into predictions end to end:
+tokenization (truncation to `max_length`, dynamic padding to the longest text of the batch),
+the forward pass and the task's post-processing (`textmodels.inference.POST_PROCESSORS`), and
+is scored by the task's metric (macro-F1; entity-F1 for NER). Runtimes are timed in turns
+within each repeat, so that changes in the machine's load touch all of them alike.
 """
 
 from __future__ import annotations
@@ -12,16 +13,27 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from textmodels.evaluation import evaluate_logits
-from textmodels.inference import OnnxPredictor, available_cores, batches
+from textmodels.inference import (
+    POST_PROCESSORS,
+    EncodedBatch,
+    OnnxPredictor,
+    Text,
+    available_cores,
+    batches,
+    texts_and_words,
+)
 from textmodels.modeling import FineTunedModel
+from textmodels.onnx_export import pytorch_logits, transformers_batch
 from textmodels.onnx_model import OnnxModel
+from textmodels.task_registry import task_spec
+from textmodels.tasks import Task
 
 BASELINE_RUNTIME = "pytorch_fp32"
 CPU_FLAGS_OF_INTEREST = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -50,8 +62,11 @@ class RuntimeBenchmark(BaseModel):
         latency_ms_p95: 95th percentile of the same.
         batch_latency_ms_p50: Median time to predict one batch of `batch_size` texts.
         throughput: Texts per second when predicting in batches of `batch_size`.
-        macro_f1: Test macro-F1 over the benchmarked texts.
+        macro_f1: Test macro-F1 over the benchmarked texts (every task reports one: over
+            classes, labels or entity types).
         size_bytes: Size of the weights (safetensors payload or ONNX graph files).
+        metrics: Every test metric of the task over the benchmarked texts, by name
+            (`macro_f1` among them).
     """
 
     runtime: str
@@ -61,10 +76,20 @@ class RuntimeBenchmark(BaseModel):
     throughput: float
     macro_f1: float
     size_bytes: int
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _metrics_hold_macro_f1(self) -> RuntimeBenchmark:
+        """Reports written before `metrics` existed have macro-F1 only."""
+        self.metrics.setdefault("macro_f1", self.macro_f1)
+        return self
 
 
 class BenchmarkReport(BaseModel):
-    """The figures of every runtime and the conditions they were measured in."""
+    """The figures of every runtime and the conditions they were measured in.
+
+    `metric` is the task's metric that the table shows (`macro_f1`; `entity_f1` for NER).
+    """
 
     texts: int
     latency_texts: int
@@ -74,6 +99,7 @@ class BenchmarkReport(BaseModel):
     threads: int
     cpu: str
     results: list[RuntimeBenchmark]
+    metric: str = "macro_f1"
 
     def speedups(self, runtime: str) -> dict[str, float]:
         """How many times faster `runtime` is than PyTorch fp32, at batch 1 and in batches."""
@@ -89,10 +115,11 @@ class BenchmarkReport(BaseModel):
         return next(result for result in self.results if result.runtime == runtime)
 
     def figures(self) -> dict[str, dict[str, float]]:
-        """Per runtime, its figures and speed-ups as plain numbers (for metadata and MLflow)."""
+        """Per runtime, its figures, metrics and speed-ups as plain numbers (metadata, MLflow)."""
         return {
             result.runtime: {
-                **result.model_dump(exclude={"runtime"}),
+                **result.model_dump(exclude={"runtime", "metrics"}),
+                **result.metrics,
                 **self.speedups(result.runtime),
             }
             for result in self.results
@@ -104,7 +131,7 @@ class BenchmarkReport(BaseModel):
         columns = [
             "runtime",
             "size (MB)",
-            "macro-F1",
+            self.metric.replace("_f1", "-F1"),
             "batch 1 p50 (ms)",
             "batch 1 p95 (ms)",
             f"batch {batch} p50 (ms)",
@@ -119,7 +146,7 @@ class BenchmarkReport(BaseModel):
                 [
                     result.runtime,
                     f"{result.size_bytes / 1e6:.1f}",
-                    f"{result.macro_f1:.4f}",
+                    f"{result.metrics[self.metric]:.4f}",
                     f"{result.latency_ms_p50:.2f}",
                     f"{result.latency_ms_p95:.2f}",
                     f"{result.batch_latency_ms_p50:.1f}",
@@ -151,20 +178,32 @@ class BenchmarkReport(BaseModel):
 
 @dataclass(frozen=True)
 class Runtime:
-    """A way to turn texts into logits, named, with the size of its weights."""
+    """A way to turn texts into the task's predictions, named, with the size of its weights."""
 
     name: str
-    logits: Callable[[Sequence[str]], np.ndarray]
+    predict: Callable[[Sequence[Text]], list[Any]]
     size_bytes: int
 
 
-def pytorch_runtime(model: FineTunedModel, max_length: int, threads: int) -> Runtime:
-    """The PyTorch model in eager mode; sets torch's (process-wide) intra-op threads."""
+def pytorch_runtime(model: FineTunedModel, onnx_model: OnnxModel, threads: int) -> Runtime:
+    """The PyTorch model in eager mode; sets torch's (process-wide) intra-op threads.
+
+    Texts are tokenized by the `transformers` tokenizer as `onnx_model` tokenizes them, and the
+    logits post-processed with `onnx_model`'s labels and thresholds.
+    """
     torch.set_num_threads(threads)
     weights = model.model.state_dict().values()
+
+    def predict(texts: Sequence[Text]) -> list[Any]:
+        strings, words = texts_and_words(texts, onnx_model.split_into_words)
+        encoded = transformers_batch(model, strings, words, onnx_model.max_length)
+        inputs = {name: tensor.numpy() for name, tensor in encoded.items()}
+        batch = EncodedBatch(strings, words, encoded.encodings, inputs)
+        return POST_PROCESSORS[model.task](pytorch_logits(model, encoded), batch, onnx_model)
+
     return Runtime(
         name=BASELINE_RUNTIME,
-        logits=lambda texts: model.predict_text_logits(texts, max_length),
+        predict=predict,
         size_bytes=sum(tensor.numel() * tensor.element_size() for tensor in weights),
     )
 
@@ -172,7 +211,7 @@ def pytorch_runtime(model: FineTunedModel, max_length: int, threads: int) -> Run
 def onnx_runtime(name: str, model: OnnxModel, threads: int) -> Runtime:
     """An ONNX model through `textmodels.inference`, as it is served."""
     return Runtime(
-        name=name, logits=OnnxPredictor(model, threads).logits, size_bytes=model.size_bytes
+        name=name, predict=OnnxPredictor(model, threads).predict, size_bytes=model.size_bytes
     )
 
 
@@ -185,7 +224,7 @@ def model_runtimes(
     """PyTorch fp32, ONNX fp32 and ONNX int8, each with `settings.threads` threads."""
     threads = settings.threads or available_cores()
     return [
-        pytorch_runtime(model, onnx_fp32.max_length, threads),
+        pytorch_runtime(model, onnx_fp32, threads),
         onnx_runtime("onnx_fp32", onnx_fp32, threads),
         onnx_runtime("onnx_int8", onnx_int8, threads),
     ]
@@ -194,6 +233,7 @@ def model_runtimes(
 def run_benchmark(
     runtimes: Sequence[Runtime],
     test_set: pd.DataFrame,
+    task: Task,
     label_names: Sequence[str],
     max_length: int,
     settings: BenchmarkSettings,
@@ -202,34 +242,39 @@ def run_benchmark(
 
     Args:
         runtimes: What to compare; one of them must be `pytorch_fp32`, the speed-up baseline.
-        test_set: `text`/`label` rows; a seeded sample of `settings.max_texts` of them, in
-            random order, is used (splits often keep their source's order, sorted by label).
+        test_set: `text`/`label` rows as the task's splits hold them; a seeded sample of
+            `settings.max_texts` of them, in random order, is used (splits often keep their
+            source's order, sorted by label).
+        task: The task; its `report_predictions` scores the runtimes.
         label_names: Label names in the order of the logits.
         max_length: Tokens per text after truncation (recorded in the report).
         settings: How many texts and repeats.
 
     Returns:
-        The report; macro-F1 is computed from the batched runs' predictions.
+        The report; the metrics are computed from the batched runs' predictions.
     """
+    spec = task_spec(task)
     frame = test_set.sample(n=min(settings.max_texts, len(test_set)), random_state=settings.seed)
     texts = frame["text"].tolist()
     single_texts = texts[: settings.latency_texts]
     text_batches = batches(texts, settings.batch_size)
     latencies: dict[str, list[float]] = {runtime.name: [] for runtime in runtimes}
     batch_latencies: dict[str, list[float]] = {runtime.name: [] for runtime in runtimes}
-    logits: dict[str, np.ndarray] = {}
+    predictions: dict[str, list[Any]] = {}
     for runtime in runtimes:
         for batch in text_batches[: settings.warmup_batches]:
-            runtime.logits(batch)
+            runtime.predict(batch)
     for _ in range(settings.repeats):
         for runtime in runtimes:
             latencies[runtime.name] += [_timed(runtime, [text])[0] for text in single_texts]
             timed_batches = [_timed(runtime, batch) for batch in text_batches]
             batch_latencies[runtime.name] += [seconds for seconds, _ in timed_batches]
-            logits[runtime.name] = np.concatenate([output for _, output in timed_batches])
+            predictions[runtime.name] = [item for _, output in timed_batches for item in output]
     results = []
     for runtime in runtimes:
-        evaluation = evaluate_logits(runtime.name, frame, label_names, logits[runtime.name])
+        evaluation = spec.report_predictions(
+            runtime.name, frame, list(label_names), predictions[runtime.name]
+        )
         results.append(
             RuntimeBenchmark(
                 runtime=runtime.name,
@@ -239,6 +284,7 @@ def run_benchmark(
                 throughput=len(texts) * settings.repeats / sum(batch_latencies[runtime.name]),
                 macro_f1=evaluation.metrics["macro_f1"],
                 size_bytes=runtime.size_bytes,
+                metrics=evaluation.metrics,
             )
         )
     return BenchmarkReport(
@@ -250,13 +296,14 @@ def run_benchmark(
         threads=settings.threads or available_cores(),
         cpu=cpu_description(),
         results=results,
+        metric=spec.selection_metric,
     )
 
 
-def _timed(runtime: Runtime, texts: Sequence[str]) -> tuple[float, np.ndarray]:
-    """Wall-clock seconds one call of the runtime takes, and its logits."""
+def _timed(runtime: Runtime, texts: Sequence[Text]) -> tuple[float, list[Any]]:
+    """Wall-clock seconds one call of the runtime takes, and its predictions."""
     start = time.perf_counter()
-    output = runtime.logits(texts)
+    output = runtime.predict(texts)
     return time.perf_counter() - start, output
 
 

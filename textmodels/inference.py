@@ -4,11 +4,21 @@ Texts are tokenized with the model's `tokenizer.json` (truncation to the trainin
 `max_length`, dynamic padding to the longest text of the batch), run through an ONNX Runtime
 session tuned for this machine's cores, and post-processed by the post-processor of the model's
 task. The ONNX evaluation, the benchmark and the serving code all predict through this module.
+
+A word-level model (`OnnxModel.split_into_words`: NER) is trained on pre-split words (CoNLL
+tokens), each word tokenized on its own and tagged on its first sub-word. Raw text is split
+into words the way CoNLL splits it (`split_words`): white space separates words, and
+punctuation at the start or end of a word is a word of its own (`"(Paris),"` gives `(`,
+`Paris`, `)`, `,`), while punctuation inside a word stays in it (`U.S`, `1,000`, `don't`).
+Pre-split words may be given instead of a text; they are joined by single spaces, and entity
+offsets refer to that joined text. Words beyond the `max_length` tokens of a text are cut off
+by the truncation and are tagged `O`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +36,15 @@ ENCODING_FIELDS = {
     "attention_mask": "attention_mask",
     "token_type_ids": "type_ids",
 }
+# A word: word characters with anything but white space between them, or one other character.
+WORD_PATTERN = re.compile(r"\w(?:\S*\w)?|[^\w\s]")
+OUTSIDE = "O"
+DEFAULT_THRESHOLD = 0.5
+
+# A text to predict for: a string, or (for a word-level model) its words, already split.
+Text = str | Sequence[str]
+# Where each word of a text is: (start, end) character offsets.
+WordSpans = list[tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -36,15 +55,111 @@ class ClassPrediction:
     score: float
 
 
+@dataclass(frozen=True)
+class MultilabelPrediction:
+    """The labels of a text whose sigmoid probability reaches their threshold.
+
+    Attributes:
+        labels: The predicted labels, in the model's label order (possibly none).
+        scores: The probability of each predicted label, in the order of `labels`.
+    """
+
+    labels: list[str]
+    scores: list[float]
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A named entity found in a text.
+
+    Attributes:
+        type: The entity type, e.g. `PER` (the tags are `B-PER` and `I-PER`).
+        score: The mean probability of the tags of the entity's words.
+        start: Offset of the entity's first character in the text.
+        end: Offset just past its last character: `text[start:end]` is the entity.
+        text: The entity's text.
+    """
+
+    type: str
+    score: float
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class EntityPrediction:
+    """The entities of a text, in order of their position."""
+
+    entities: list[Entity]
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """A batch of texts as the graph takes it, with what post-processing needs.
+
+    Attributes:
+        texts: The texts (pre-split words joined by single spaces).
+        words: Word-level models: the character spans of each text's words; else None.
+        encodings: One `tokenizers.Encoding` per text (for words: `word_ids` and offsets
+            within each word).
+        inputs: The graph's int64 inputs, padded to the longest text.
+    """
+
+    texts: list[str]
+    words: list[WordSpans] | None
+    encodings: list[Encoding]
+    inputs: dict[str, np.ndarray]
+
+
+def word_lists(texts: Sequence[str], words: Sequence[WordSpans]) -> list[list[str]]:
+    """The words of every text, as strings."""
+    return [
+        [text[start:end] for start, end in spans] for text, spans in zip(texts, words, strict=True)
+    ]
+
+
+def split_words(text: str) -> WordSpans:
+    """The character spans of a text's words (see the module's docstring)."""
+    return [match.span() for match in WORD_PATTERN.finditer(text)]
+
+
+def joined_words(words: Sequence[str]) -> tuple[str, WordSpans]:
+    """Pre-split words joined by single spaces, and the span of each word in the result."""
+    spans, start = [], 0
+    for word in words:
+        spans.append((start, start + len(word)))
+        start += len(word) + 1
+    return " ".join(words), spans
+
+
+def texts_and_words(
+    texts: Sequence[Text], split_into_words: bool
+) -> tuple[list[str], list[WordSpans] | None]:
+    """The texts as strings and, for a word-level model, the spans of their words."""
+    if not split_into_words:
+        if not all(isinstance(text, str) for text in texts):
+            raise TypeError("Only a word-level (NER) model takes pre-split words.")
+        return list(texts), None
+    pairs = [
+        (text, split_words(text)) if isinstance(text, str) else joined_words([str(w) for w in text])
+        for text in texts
+    ]
+    return [text for text, _ in pairs], [spans for _, spans in pairs]
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, stable for large logits."""
+    """Softmax over the last axis, stable for large logits."""
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def classify(
-    logits: np.ndarray, encodings: Sequence[Encoding], model: OnnxModel
-) -> list[ClassPrediction]:
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """The logistic function, in float64 (as the thresholds were tuned)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+def classify(logits: np.ndarray, batch: EncodedBatch, model: OnnxModel) -> list[ClassPrediction]:
     """Single-label classification: the most probable label of each text and its probability."""
     probabilities = softmax(logits)
     best = probabilities.argmax(axis=-1)
@@ -54,14 +169,96 @@ def classify(
     ]
 
 
+def classify_multilabel(
+    logits: np.ndarray, batch: EncodedBatch, model: OnnxModel
+) -> list[MultilabelPrediction]:
+    """Multi-label classification: every label whose probability reaches its threshold.
+
+    The thresholds are the model's (tuned on the validation split); 0.5 where it has none.
+    """
+    probabilities = sigmoid(logits)
+    thresholds = np.asarray(model.thresholds or [DEFAULT_THRESHOLD] * len(model.label_names))
+    chosen = probabilities >= thresholds
+    return [
+        MultilabelPrediction(
+            labels=[model.label_names[index] for index in np.flatnonzero(row_chosen)],
+            scores=[float(probabilities[row, index]) for index in np.flatnonzero(row_chosen)],
+        )
+        for row, row_chosen in enumerate(chosen)
+    ]
+
+
+def word_tags(
+    logits: np.ndarray, encoding: Encoding, words: int, names: Sequence[str]
+) -> tuple[list[str], list[float]]:
+    """Each word's tag (the best tag of its first sub-word) and that tag's probability.
+
+    Words cut off by the truncation are `O`, with probability 1.
+    """
+    tags, scores = [OUTSIDE] * words, [1.0] * words
+    probabilities = softmax(logits)
+    seen = set()
+    for position, word in enumerate(encoding.word_ids):
+        if word is not None and word not in seen:
+            seen.add(word)
+            best = int(probabilities[position].argmax())
+            tags[word], scores[word] = names[best], float(probabilities[position, best])
+    return tags, scores
+
+
+def tag_type(tag: str) -> str | None:
+    """`PER` for `B-PER` and `I-PER`; None for `O`."""
+    return tag[2:] if len(tag) > 2 and tag[:2] in ("B-", "I-") else None
+
+
+def entity_word_ranges(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(type, first word, last word + 1) of each entity of a tag sequence, in order.
+
+    As seqeval (and CoNLL's conlleval) reads IOB2: an entity starts at `B-X`, and also at an
+    `I-X` that follows `O` or another type; it goes on over the `I-X` that follow.
+    """
+    ranges: list[tuple[str, int, int]] = []
+    previous = None
+    for index, tag in enumerate(tags):
+        kind = tag_type(tag)
+        if kind is not None and (tag.startswith("B-") or kind != previous):
+            ranges.append((kind, index, index + 1))
+        elif kind is not None:
+            ranges[-1] = (kind, ranges[-1][1], index + 1)
+        previous = kind
+    return ranges
+
+
+def recognize_entities(
+    logits: np.ndarray, batch: EncodedBatch, model: OnnxModel
+) -> list[EntityPrediction]:
+    """Token classification: the entities of each text, with character offsets into it."""
+    predictions = []
+    for row, (text, spans) in enumerate(zip(batch.texts, batch.words or [], strict=True)):
+        tags, scores = word_tags(logits[row], batch.encodings[row], len(spans), model.label_names)
+        entities = []
+        for kind, first, last in entity_word_ranges(tags):
+            start, end = spans[first][0], spans[last - 1][1]
+            score = float(np.mean(scores[first:last]))
+            entities.append(
+                Entity(type=kind, score=score, start=start, end=end, text=text[start:end])
+            )
+        predictions.append(EntityPrediction(entities=entities))
+    return predictions
+
+
 # A post-processor turns a batch's raw outputs into one prediction per text. It receives the
-# encodings too: token classification maps token logits back to character spans through their
-# offsets, and multi-label classification reads `model.thresholds`.
-PostProcessor = Callable[[np.ndarray, Sequence[Encoding], OnnxModel], list[Any]]
-POST_PROCESSORS: dict[Task, PostProcessor] = {Task.CLASSIFICATION: classify}
+# encoded batch too: token classification maps token logits back to character spans through
+# the words and their encodings, and multi-label classification reads `model.thresholds`.
+PostProcessor = Callable[[np.ndarray, EncodedBatch, OnnxModel], list[Any]]
+POST_PROCESSORS: dict[Task, PostProcessor] = {
+    Task.CLASSIFICATION: classify,
+    Task.MULTILABEL: classify_multilabel,
+    Task.NER: recognize_entities,
+}
 
 
-def batches(texts: Sequence[str], size: int) -> list[Sequence[str]]:
+def batches(texts: Sequence[Any], size: int) -> list[Sequence[Any]]:
     """Consecutive batches of at most `size` texts, in order."""
     return [texts[start : start + size] for start in range(0, len(texts), size)]
 
@@ -95,11 +292,6 @@ class OnnxPredictor:
             model: The model to predict with.
             threads: Intra-op threads; `None` means one per available core.
         """
-        if model.task not in POST_PROCESSORS:
-            raise NotImplementedError(
-                f"ONNX inference is implemented for {', '.join(POST_PROCESSORS)}, "
-                f"not for {model.task}."
-            )
         self.model = model
         self.tokenizer = Tokenizer.from_file(str(model.tokenizer_path))
         self.session = ort.InferenceSession(
@@ -112,9 +304,15 @@ class OnnxPredictor:
         if unknown:
             raise ValueError(f"The ONNX graph takes inputs no tokenizer gives: {sorted(unknown)}")
 
-    def encode(self, texts: Sequence[str]) -> tuple[list[Encoding], dict[str, np.ndarray]]:
-        """Tokenize a batch: its encodings and the graph's int64 inputs, padded to the longest."""
-        encodings = self.tokenizer.encode_batch(list(texts))
+    def encode(self, texts: Sequence[Text]) -> EncodedBatch:
+        """Tokenize a batch (a word-level model: word by word) into the graph's inputs."""
+        strings, words = texts_and_words(texts, self.model.split_into_words)
+        if words is None:
+            encodings = self.tokenizer.encode_batch(strings)
+        else:
+            encodings = self.tokenizer.encode_batch(
+                word_lists(strings, words), is_pretokenized=True
+            )
         inputs = {
             name: np.array(
                 [getattr(encoding, ENCODING_FIELDS[name]) for encoding in encodings],
@@ -122,19 +320,20 @@ class OnnxPredictor:
             )
             for name in self.input_names
         }
-        return encodings, inputs
+        return EncodedBatch(strings, words, encodings, inputs)
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
+    def logits(self, texts: Sequence[Text]) -> np.ndarray:
         """The model's raw first output (logits) for a batch of texts."""
-        _, inputs = self.encode(texts)
-        return self.session.run(None, inputs)[0]
+        return self.session.run(None, self.encode(texts).inputs)[0]
 
-    def batch_logits(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        """Logits of many texts, run `batch_size` texts at a time, in order."""
-        return np.concatenate([self.logits(batch) for batch in batches(texts, batch_size)])
-
-    def predict(self, texts: Sequence[str]) -> list[Any]:
+    def predict(self, texts: Sequence[Text]) -> list[Any]:
         """One prediction per text, post-processed for the model's task."""
-        encodings, inputs = self.encode(texts)
-        logits = self.session.run(None, inputs)[0]
-        return POST_PROCESSORS[self.model.task](logits, encodings, self.model)
+        batch = self.encode(texts)
+        logits = self.session.run(None, batch.inputs)[0]
+        return POST_PROCESSORS[self.model.task](logits, batch, self.model)
+
+    def predict_batches(self, texts: Sequence[Text], batch_size: int) -> list[Any]:
+        """Predictions for many texts, `batch_size` texts at a time, in order."""
+        return [
+            prediction for batch in batches(texts, batch_size) for prediction in self.predict(batch)
+        ]

@@ -41,6 +41,7 @@ from textmodels.evaluation import EvaluationReport, per_class_metrics
 from textmodels.settings import DataSettings
 
 if TYPE_CHECKING:
+    from textmodels.inference import MultilabelPrediction
     from textmodels.validation import ValidationSettings
 
 BASELINE_NAME = "tfidf-logreg-one-vs-rest"
@@ -217,6 +218,25 @@ def report(
     predicted = (expit(np.asarray(logits, dtype=np.float64)) >= limits).astype(np.float32)
     truth = multi_hot(table.column("labels").to_pylist(), len(names))
     return multilabel_report(model_name, split, names, truth, predicted)
+
+
+def report_predictions(
+    model_name: str,
+    frame: pd.DataFrame,
+    names: list[str],
+    predictions: Sequence[MultilabelPrediction],
+) -> EvaluationReport:
+    """The report of `MultilabelPrediction`s against the label list of each row."""
+    label_ids = {name: index for index, name in enumerate(names)}
+
+    def multi_hot_of(label_sets: Sequence[Sequence[str]]) -> np.ndarray:
+        return multi_hot(
+            [[label_ids[label] for label in labels] for labels in label_sets], len(names)
+        )
+
+    truth = multi_hot_of([label_list(value) for value in frame["label"]])
+    predicted = multi_hot_of([prediction.labels for prediction in predictions])
+    return multilabel_report(model_name, "test", names, truth, predicted)
 
 
 def multilabel_report(

@@ -53,6 +53,7 @@ from textmodels.evaluation import EvaluationReport, per_class_metrics
 from textmodels.settings import DataSettings
 
 if TYPE_CHECKING:
+    from textmodels.inference import EntityPrediction
     from textmodels.validation import ValidationSettings
 
 OUTSIDE = "O"
@@ -387,6 +388,33 @@ def report(
     """The entity report of the highest-scoring tag of every word."""
     true, predicted = word_tags(logits, table, names)
     return entity_report(model_name, split, names, true, predicted)
+
+
+def report_predictions(
+    model_name: str,
+    frame: pd.DataFrame,
+    names: list[str],
+    predictions: Sequence[EntityPrediction],
+) -> EvaluationReport:
+    """The entity report of `EntityPrediction`s for the token lists of a frame's rows.
+
+    The predictions are of the rows' tokens given as pre-split words, so every entity starts
+    and ends at a token of the row's tokens joined by spaces: its first token is tagged
+    `B-<type>`, the others `I-<type>`, and the tokens of no entity `O`.
+    """
+    true = [token_list(tags) for tags in frame["label"]]
+    predicted = []
+    for tokens, prediction in zip(frame["text"], predictions, strict=True):
+        tokens = token_list(tokens)
+        starts = np.cumsum([0, *(len(token) + 1 for token in tokens)])[:-1].tolist()
+        first_token = {start: index for index, start in enumerate(starts)}
+        tags = [OUTSIDE] * len(tokens)
+        for entity in prediction.entities:
+            first = first_token[entity.start]
+            last = first_token.get(entity.end + 1, len(tokens))
+            tags[first:last] = [f"B-{entity.type}"] + [f"I-{entity.type}"] * (last - first - 1)
+        predicted.append(tags)
+    return entity_report(model_name, "test", names, true, predicted)
 
 
 def entity_report(

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pandas as pd
+import torch
 from onnx.external_data_helper import uses_external_data
 from pydantic import BaseModel, Field
 from tokenizers import Tokenizer
-from transformers import PreTrainedTokenizerBase
+from transformers import BatchEncoding, PreTrainedTokenizerBase
 
-from textmodels.inference import OnnxPredictor, batches
+from textmodels.inference import OnnxPredictor, Text, WordSpans, batches, word_lists
 from textmodels.modeling import FineTunedModel
 from textmodels.onnx_model import (
     MODEL_FILENAME,
@@ -27,7 +28,13 @@ from textmodels.onnx_model import (
 from textmodels.tasks import Task
 
 # The Optimum (`optimum.exporters.tasks.TasksManager`) task each of our tasks exports as.
-OPTIMUM_TASKS: dict[Task, str] = {Task.CLASSIFICATION: "text-classification"}
+OPTIMUM_TASKS: dict[Task, str] = {
+    Task.CLASSIFICATION: "text-classification",
+    Task.MULTILABEL: "text-classification",
+    Task.NER: "token-classification",
+}
+# Optimum tasks whose models tag words (tokenized word by word, tagged on first sub-words).
+WORD_LEVEL_TASKS = {"token-classification"}
 PARITY_BATCH_SIZE = 16
 PARITY_SEED = 42
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -68,10 +75,6 @@ def export_to_onnx(
     # Imported here: importing Optimum's exporters takes seconds, which only the export pays.
     from optimum.exporters.onnx import onnx_export_from_model
 
-    if model.task not in OPTIMUM_TASKS:
-        raise NotImplementedError(
-            f"ONNX export is implemented for {', '.join(OPTIMUM_TASKS)}, not for {model.task}."
-        )
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stackport-export-") as export_dir:
         onnx_export_from_model(
@@ -85,7 +88,13 @@ def export_to_onnx(
             shutil.move(Path(export_dir) / name, directory / name)
     write_tokenizer(model.tokenizer, max_length, directory / TOKENIZER_FILENAME)
     return seal_onnx_model(
-        directory, model.task, model.label_names, max_length, QuantizationMode.FP32
+        directory,
+        model.task,
+        model.label_names,
+        max_length,
+        QuantizationMode.FP32,
+        thresholds=model.label_thresholds,
+        split_into_words=OPTIMUM_TASKS[model.task] in WORD_LEVEL_TASKS,
     )
 
 
@@ -143,6 +152,8 @@ def seal_onnx_model(
     label_names: Sequence[str],
     max_length: int,
     quantization: QuantizationMode,
+    thresholds: Sequence[float] | None = None,
+    split_into_words: bool = False,
 ) -> OnnxModel:
     """Describe the graph and tokenizer in `directory`, record their sha256, write the manifest.
 
@@ -152,6 +163,8 @@ def seal_onnx_model(
         label_names: Label names in the order of the logits.
         max_length: Tokens per text after truncation.
         quantization: How the graph's weights are stored.
+        thresholds: multilabel: each label's probability threshold.
+        split_into_words: Whether texts are tokenized word by word (NER).
 
     Returns:
         The model, loadable from `directory` with `OnnxModel.load`.
@@ -169,31 +182,76 @@ def seal_onnx_model(
         inputs=[graph_input.name for graph_input in graph.graph.input],
         outputs=[graph_output.name for graph_output in graph.graph.output],
         file_sha256={name: file_sha256(directory / name) for name in files},
+        thresholds=None if thresholds is None else list(thresholds),
+        split_into_words=split_into_words,
     )
     model.write_manifest()
     return model
 
 
-def parity_texts(validation_set: pd.DataFrame, samples: int) -> list[str]:
-    """A seeded sample of validation texts (splits often keep their source's label order)."""
+def parity_texts(validation_set: pd.DataFrame, samples: int) -> list[Text]:
+    """A seeded sample of validation texts (NER: word lists; splits keep their source's order)."""
     count = min(samples, len(validation_set))
     return validation_set["text"].sample(n=count, random_state=PARITY_SEED).tolist()
 
 
+def transformers_batch(
+    model: FineTunedModel, texts: Sequence[str], words: Sequence[WordSpans] | None, max_length: int
+) -> BatchEncoding:
+    """Texts tokenized by the model's `transformers` tokenizer, as the ONNX model's tokenizer does.
+
+    Truncated to `max_length`, padded to the longest text; a word-level model's texts word by
+    word (`words`: the spans of each text's words), as in training.
+    """
+    return model.tokenizer(
+        list(texts) if words is None else word_lists(texts, words),
+        is_split_into_words=words is not None,
+        truncation=True,
+        max_length=max_length,
+        padding=True,
+        return_tensors="pt",
+    )
+
+
+@torch.inference_mode()
+def pytorch_logits(model: FineTunedModel, batch: BatchEncoding) -> np.ndarray:
+    """The PyTorch model's logits for a tokenized batch."""
+    model.model.eval()
+    return model.model(**batch).logits.float().numpy()
+
+
 def max_logit_difference(
-    model: FineTunedModel, onnx_model: OnnxModel, texts: Sequence[str]
+    model: FineTunedModel, onnx_model: OnnxModel, texts: Sequence[Text]
 ) -> float:
-    """Largest |ONNX - PyTorch| logit over `texts`, both run on the same padded batches."""
+    """Largest |ONNX - PyTorch| logit over `texts`, both run on the same padded batches.
+
+    Each side tokenizes with its own tokenizer; token logits are compared at real tokens only.
+
+    Raises:
+        OnnxParityError: The two tokenizers give batches of different shapes.
+    """
     predictor = OnnxPredictor(onnx_model)
     difference = 0.0
-    for batch in batches(texts, PARITY_BATCH_SIZE):
-        expected = model.predict_text_logits(batch, onnx_model.max_length)
-        difference = max(difference, float(np.abs(predictor.logits(batch) - expected).max()))
+    for texts_batch in batches(texts, PARITY_BATCH_SIZE):
+        batch = predictor.encode(texts_batch)
+        actual = predictor.session.run(None, batch.inputs)[0]
+        expected = pytorch_logits(
+            model, transformers_batch(model, batch.texts, batch.words, onnx_model.max_length)
+        )
+        if actual.shape != expected.shape:
+            raise OnnxParityError(
+                f"The ONNX model's tokenizer gives logits of shape {actual.shape}, the PyTorch "
+                f"model's {expected.shape}: the tokenizers differ."
+            )
+        gap = np.abs(actual - expected)
+        if gap.ndim == 3:  # token logits: padding positions do not count
+            gap = gap * batch.inputs["attention_mask"][..., None]
+        difference = max(difference, float(gap.max()))
     return difference
 
 
 def check_parity(
-    model: FineTunedModel, onnx_model: OnnxModel, texts: Sequence[str], tolerance: float
+    model: FineTunedModel, onnx_model: OnnxModel, texts: Sequence[Text], tolerance: float
 ) -> float:
     """The max logit difference on `texts`; raises when it exceeds `tolerance`.
 

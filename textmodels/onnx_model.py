@@ -47,7 +47,10 @@ class OnnxModel:
         inputs: Names of the graph's inputs, e.g. `input_ids`, `attention_mask`.
         outputs: Names of the graph's outputs, e.g. `logits`.
         file_sha256: sha256 of every file of the model but the manifest, by file name.
-        thresholds: Per-label decision thresholds (multi-label classification only).
+        thresholds: multilabel: the sigmoid probability each label needs to be predicted, in
+            the order of `label_names`; None for other tasks.
+        split_into_words: ner: texts are split into words, each word tokenized on its own
+            (as in training), and each word is tagged by the logits of its first sub-word.
     """
 
     directory: Path
@@ -60,6 +63,7 @@ class OnnxModel:
     outputs: list[str]
     file_sha256: dict[str, str]
     thresholds: list[float] | None = None
+    split_into_words: bool = False
 
     @property
     def model_path(self) -> Path:
@@ -93,6 +97,7 @@ class OnnxModel:
             "outputs": self.outputs,
             "file_sha256": self.file_sha256,
             "thresholds": self.thresholds,
+            "split_into_words": self.split_into_words,
         }
 
     def write_manifest(self) -> None:
@@ -119,6 +124,8 @@ class OnnxModel:
             outputs=manifest["outputs"],
             file_sha256=manifest["file_sha256"],
             thresholds=manifest["thresholds"],
+            # Manifests written before NER models were exported lack the key.
+            split_into_words=manifest.get("split_into_words", False),
         )
         model.verify()
         return model

@@ -18,12 +18,12 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 from pydantic import BaseModel, Field
 
-from textmodels.evaluation import evaluate_logits
+from textmodels.evaluation import EvaluationReport
 from textmodels.inference import OnnxPredictor, batches
 from textmodels.onnx_export import seal_onnx_model
 from textmodels.onnx_model import MODEL_FILENAME, TOKENIZER_FILENAME, OnnxModel, QuantizationMode
+from textmodels.task_registry import task_spec
 
-GATE_METRIC = "macro_f1"
 EVALUATION_BATCH_SIZE = 32
 CALIBRATION_BATCH_SIZE = 16
 # Ops whose int8 versions cost transformer accuracy for little speed stay in float in static
@@ -62,7 +62,10 @@ class QuantizationSettings(BaseModel):
         0.005,
         ge=-1,
         le=1,
-        description="Largest test macro-F1 drop (absolute) that still deploys the int8 model.",
+        description=(
+            "Largest drop (absolute) of the task's test metric (macro_f1; entity_f1 for ner) "
+            "that still deploys the int8 model."
+        ),
     )
 
 
@@ -73,7 +76,7 @@ class QuantizationReport(BaseModel):
         mode: The int8 model's quantization mode.
         per_channel: Whether weights were quantized per channel.
         weight_type: `QInt8` or `QUInt8`.
-        metric: The gate's metric on the test split.
+        metric: The gate's metric on the test split: the task's selection metric.
         fp32_metric: The fp32 ONNX model's metric.
         int8_metric: The int8 ONNX model's metric.
         metric_drop: `fp32_metric - int8_metric`.
@@ -103,7 +106,7 @@ class TextCalibrationReader(CalibrationDataReader):
 
     def __init__(self, predictor: OnnxPredictor, texts: Sequence[str]):
         self._batches = (
-            predictor.encode(batch)[1] for batch in batches(texts, CALIBRATION_BATCH_SIZE)
+            predictor.encode(batch).inputs for batch in batches(texts, CALIBRATION_BATCH_SIZE)
         )
 
     def get_next(self) -> dict | None:
@@ -169,11 +172,11 @@ def quantize_onnx_model(
         model: The fp32 model (as exported, not optimized by ORTOptimizer).
         directory: A local directory (created if missing) that receives the int8 model's files.
         settings: Mode, per-channel, weight type and static-quantization options.
-        calibration_texts: Training texts for static quantization; the first
+        calibration_texts: Training texts (NER: word lists) for static quantization; the first
             `settings.calibration_samples` are used.
 
     Returns:
-        The int8 model, with the fp32 model's tokenizer and labels.
+        The int8 model, with the fp32 model's tokenizer, labels, thresholds and word split.
     """
     if settings.mode is QuantizationMode.STATIC_INT8 and not calibration_texts:
         raise ValueError("Static quantization needs calibration texts.")
@@ -181,15 +184,24 @@ def quantize_onnx_model(
     QUANTIZERS[settings.mode](model, directory / MODEL_FILENAME, settings, calibration_texts)
     shutil.copyfile(model.tokenizer_path, directory / TOKENIZER_FILENAME)
     return seal_onnx_model(
-        directory, model.task, model.label_names, model.max_length, settings.mode
+        directory,
+        model.task,
+        model.label_names,
+        model.max_length,
+        settings.mode,
+        thresholds=model.thresholds,
+        split_into_words=model.split_into_words,
     )
 
 
-def evaluate_onnx_model(model: OnnxModel, test_set: pd.DataFrame) -> dict[str, float]:
-    """Test metrics (`accuracy`, `macro_f1`) of an ONNX model on `text`/`label` rows."""
-    logits = OnnxPredictor(model).batch_logits(test_set["text"].tolist(), EVALUATION_BATCH_SIZE)
-    report = evaluate_logits(f"onnx-{model.quantization}", test_set, model.label_names, logits)
-    return report.metrics
+def evaluate_onnx_model(model: OnnxModel, test_set: pd.DataFrame) -> EvaluationReport:
+    """The task's test report of an ONNX model, predicting through `textmodels.inference`."""
+    predictions = OnnxPredictor(model).predict_batches(
+        test_set["text"].tolist(), EVALUATION_BATCH_SIZE
+    )
+    return task_spec(model.task).report_predictions(
+        f"onnx-{model.quantization}", test_set, model.label_names, predictions
+    )
 
 
 def choose_deployable(
@@ -199,11 +211,10 @@ def choose_deployable(
     int8_metric: float,
     settings: QuantizationSettings,
 ) -> QuantizationReport:
-    """Deploy the int8 model unless its metric drops more than `settings.max_metric_drop`."""
+    """Deploy the int8 model unless the task's metric drops more than `settings.max_metric_drop`."""
+    metric = task_spec(fp32_model.task).selection_metric
     drop = round(fp32_metric - int8_metric, 10)  # 0.96 - 0.955 is 0.005 for the gate
-    comparison = (
-        f"int8 {GATE_METRIC} {int8_metric:.4f} vs fp32 {fp32_metric:.4f} (drop {drop:+.4f})"
-    )
+    comparison = f"int8 {metric} {int8_metric:.4f} vs fp32 {fp32_metric:.4f} (drop {drop:+.4f})"
     if drop > settings.max_metric_drop:
         deployable = "fp32"
         reason = (
@@ -217,7 +228,7 @@ def choose_deployable(
         mode=int8_model.quantization,
         per_channel=settings.per_channel,
         weight_type=settings.weight_type,
-        metric=GATE_METRIC,
+        metric=metric,
         fp32_metric=fp32_metric,
         int8_metric=int8_metric,
         metric_drop=drop,
@@ -235,11 +246,12 @@ def gate_quantized_model(
     test_set: pd.DataFrame,
     settings: QuantizationSettings,
 ) -> QuantizationReport:
-    """Evaluate both models on the test split and choose the deployable one."""
+    """Evaluate both models on the test split by the task's metric; choose the deployable one."""
+    metric = task_spec(fp32_model.task).selection_metric
     return choose_deployable(
         fp32_model,
         int8_model,
-        evaluate_onnx_model(fp32_model, test_set)[GATE_METRIC],
-        evaluate_onnx_model(int8_model, test_set)[GATE_METRIC],
+        evaluate_onnx_model(fp32_model, test_set).metrics[metric],
+        evaluate_onnx_model(int8_model, test_set).metrics[metric],
         settings,
     )

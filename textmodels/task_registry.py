@@ -25,7 +25,7 @@ from textmodels import classification, multilabel, ner
 from textmodels.baseline import evaluate_tfidf_baseline
 from textmodels.checks import PlannedCheck, text_checks
 from textmodels.data_sources import LoadReport
-from textmodels.evaluation import EvaluationReport
+from textmodels.evaluation import EvaluationReport, classification_report
 from textmodels.settings import DataSettings
 from textmodels.tasks import Task
 
@@ -36,6 +36,7 @@ Reporter = Callable[
     [str, str, list[str], np.ndarray, pa.Table, Sequence[float] | None], EvaluationReport
 ]
 Baseline = Callable[[pd.DataFrame, pd.DataFrame, list[str]], EvaluationReport]
+PredictionReporter = Callable[[str, pd.DataFrame, list[str], Sequence[Any]], EvaluationReport]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class TaskSpec:
             `(model_name, split, label_names, logits, table, label_thresholds)`.
         baseline: Fits the simple baseline on a train frame and reports on a test frame:
             `(train, test, label_names)`.
+        report_predictions: The test report of `textmodels.inference` predictions for the
+            rows of a split frame: `(model_name, frame, label_names, predictions)`.
         tune_thresholds: For a task deciding by per-label thresholds: the thresholds that fit
             the logits of a table best (kept in the model config as `label_thresholds`).
     """
@@ -87,8 +90,23 @@ class TaskSpec:
     make_collator: Callable[[PreTrainedTokenizerBase, list[str]], Any]
     report: Reporter
     baseline: Baseline
+    report_predictions: PredictionReporter
     extra_fields: tuple[pa.Field, ...] = ()
     tune_thresholds: Callable[[np.ndarray, pa.Table], list[float]] | None = None
+
+
+def _classification_predictions_report(
+    model_name: str, frame: pd.DataFrame, names: list[str], predictions: Sequence[Any]
+) -> EvaluationReport:
+    """The report of `ClassPrediction`s against the `label` of each row."""
+    label_ids = {name: index for index, name in enumerate(names)}
+    return classification_report(
+        model_name,
+        "test",
+        names,
+        true_ids=[label_ids[label] for label in frame["label"]],
+        predicted_ids=[label_ids[prediction.label] for prediction in predictions],
+    )
 
 
 TASKS: dict[Task, TaskSpec] = {
@@ -112,6 +130,7 @@ TASKS: dict[Task, TaskSpec] = {
             make_collator=lambda tokenizer, names: DataCollatorWithPadding(tokenizer),
             report=classification.report,
             baseline=evaluate_tfidf_baseline,
+            report_predictions=_classification_predictions_report,
         ),
         TaskSpec(
             task=Task.MULTILABEL,
@@ -131,6 +150,7 @@ TASKS: dict[Task, TaskSpec] = {
             make_collator=multilabel.make_collator,
             report=multilabel.report,
             baseline=multilabel.evaluate_baseline,
+            report_predictions=multilabel.report_predictions,
             tune_thresholds=multilabel.tune_thresholds,
         ),
         TaskSpec(
@@ -151,6 +171,7 @@ TASKS: dict[Task, TaskSpec] = {
             make_collator=ner.make_collator,
             report=ner.report,
             baseline=ner.evaluate_baseline,
+            report_predictions=ner.report_predictions,
             extra_fields=(pa.field("example_id", pa.int32()),),
         ),
     )
