@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, Field
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
@@ -84,17 +83,3 @@ def per_class_metrics(
         )
         for i, name in enumerate(names)
     }
-
-
-def evaluate_logits(
-    model_name: str, frame: pd.DataFrame, label_names: Sequence[str], logits: np.ndarray
-) -> EvaluationReport:
-    """The report of a model's logits for the rows of a `text`/`label` test frame."""
-    label_ids = {name: index for index, name in enumerate(label_names)}
-    return classification_report(
-        model_name,
-        "test",
-        label_names,
-        true_ids=[label_ids[label] for label in frame["label"]],
-        predicted_ids=logits.argmax(axis=-1).tolist(),
-    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,15 +83,6 @@ class FineTunedModel:
             table,
             self.label_thresholds,
         )
-
-    @torch.inference_mode()
-    def predict_text_logits(self, texts: Sequence[str], max_length: int) -> np.ndarray:
-        """Logits for one batch of texts, truncated to `max_length` and padded to the longest."""
-        self.model.eval()
-        batch = self.tokenizer(
-            list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt"
-        )
-        return self.model(**batch).logits.float().numpy()
 
     @classmethod
     def load(cls, directory: str | Path, task: Task) -> FineTunedModel:
