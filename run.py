@@ -151,6 +151,7 @@ def main(
 
     from zenml.client import Client
 
+    from pipelines.run_parameters import validated_parameters
     from pipelines.run_summary import summarize_run
     from pipelines.training import training_pipeline
     from stacks.registration import (
@@ -160,6 +161,14 @@ def main(
         defined_stack_names,
         load_env_file,
     )
+
+    if pipeline_name == "train":
+        try:
+            parameters = validated_parameters(training_pipeline, parameters)
+        except ValueError as invalid:
+            raise click.ClickException(
+                f"{config_file or DEFAULT_CONFIGS[pipeline_name]}: {invalid}"
+            ) from None
 
     client = Client()
     if stack is None and client.active_stack_model.name == "default":
