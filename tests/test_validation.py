@@ -157,6 +157,20 @@ def test_same_text_in_train_and_test_is_named():
     )
 
 
+def test_max_shared_texts_tolerates_that_many_texts_in_two_splits_and_no_more():
+    frame = valid_frame().assign(split=["train"] * 3 + ["test"] + ["train"] * 3 + ["test"])
+    frame.loc[3, "text"] = frame.loc[0, "text"]
+    frame.loc[7, "text"] = frame.loc[4, "text"]
+    tolerant = SETTINGS.model_copy(update={"max_shared_texts": 2})
+    assert validate(frame, settings=tolerant).success
+
+    strict = SETTINGS.model_copy(update={"max_shared_texts": 1})
+    check = failure(validate(frame, settings=strict), "no_text_in_two_splits")
+    assert check.details.startswith(
+        "2 texts appear in more than one split (at most 1 allowed), e.g. 'article 0 about sport'"
+    )
+
+
 def test_empty_frame_without_columns_fails_and_names_what_is_missing():
     report = validate(pd.DataFrame())
     assert report.row_count == 0 and report.columns == []

@@ -243,31 +243,38 @@ def enough_examples_check(
 
 
 def split_check(
-    data: pd.DataFrame, text_column: str, split_column: str, text_key: Callable[[Any], str]
+    data: pd.DataFrame,
+    text_column: str,
+    split_column: str,
+    text_key: Callable[[Any], str],
+    max_shared_texts: int = 0,
 ) -> PlannedCheck:
-    """No text may occur in two different splits; `text_key` says when two texts are the same."""
-    import great_expectations.expectations as gxe
+    """At most `max_shared_texts` distinct texts occur in two different splits.
 
+    `text_key` says when two texts are the same.
+    """
     texts = data[text_column].map(lambda text: None if is_missing(text) else text_key(text))
-    splits_column = helper_column(data, "splits_per_text")
-    data[splits_column] = data[split_column].groupby(texts).transform("nunique")
+    splits_per_text = data[split_column].groupby(texts).nunique()
+    shared = splits_per_text.index[splits_per_text > 1]
 
-    def explain_overlap(result: dict[str, Any]) -> str:
-        shared = texts.iloc[result["unexpected_index_list"]]
-        count = shared.nunique()
-        example = shared.iloc[0]
+    def explain_overlap(_: dict[str, Any]) -> str:
+        example = shared[0]
         rows = data.index[texts == example].tolist()
         splits = ", ".join(sorted({str(split) for split in data.loc[rows, split_column]}))
+        allowed = f" (at most {max_shared_texts} allowed)" if max_shared_texts else ""
         return (
-            f"{plural(count, 'text')} {'appears' if count == 1 else 'appear'} in more than one "
-            f"split, e.g. {quote(example)} in {splits} ({row_numbers(rows)})"
+            f"{plural(len(shared), 'text')} {'appears' if len(shared) == 1 else 'appear'} in more "
+            f"than one split{allowed}, e.g. {quote(example)} in {splits} ({row_numbers(rows)})"
         )
 
-    return PlannedCheck(
+    most = f"more than {max_shared_texts} texts appear" if max_shared_texts else "no text appears"
+    return _aggregate_check(
+        data,
         "no_text_in_two_splits",
-        f"no text appears in more than one split (column {split_column!r})",
-        gxe.ExpectColumnValuesToBeBetween(column=splits_column, max_value=1),
-        explain_overlap,
+        f"{most} in more than one split (column {split_column!r})",
+        len(shared),
+        max_value=max_shared_texts,
+        explain=explain_overlap,
     )
 
 

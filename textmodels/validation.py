@@ -44,6 +44,12 @@ class ValidationSettings(pydantic.BaseModel):
     allow_empty_label_sets: bool = pydantic.Field(
         False, description="multilabel: a text may carry no label at all."
     )
+    max_shared_texts: int = pydantic.Field(
+        0,
+        ge=0,
+        description="Distinct texts that may occur in two given splits (e.g. the short "
+        "headlines CoNLL-2003's official splits share); each one leaks test data into training.",
+    )
 
 
 class CheckResult(pydantic.BaseModel):
@@ -207,7 +213,9 @@ def _plan_checks(
             data, label_column, settings, text_column if has_text else None
         )
     if has_text and split_column in data.columns:
-        planned.append(split_check(data, text_column, split_column, spec.text_key))
+        planned.append(
+            split_check(data, text_column, split_column, spec.text_key, settings.max_shared_texts)
+        )
     return planned
 
 
