@@ -11,6 +11,7 @@ from textmodels.evaluation import EvaluationReport
 from textmodels.modeling import FineTunedModel
 from textmodels.onnx_model import MODEL_FILENAME, OnnxModel
 from textmodels.quantization import QuantizationReport
+from textmodels.task_registry import task_spec
 
 logger = get_logger(__name__)
 
@@ -34,11 +35,11 @@ def register_model(
     Args:
         model: The fine-tuned model.
         model_evaluation: Its test metrics.
-        baseline_evaluation: The TF-IDF baseline's test metrics.
+        baseline_evaluation: The task baseline's test metrics (TF-IDF for classification).
         onnx_model: The fp32 ONNX export.
         onnx_model_int8: The int8 ONNX model.
         quantization_report: Which ONNX model is deployable, and why.
-        benchmark_report: Latency, throughput, macro-F1 and size of every runtime.
+        benchmark_report: Latency, throughput, task metric and size of every runtime.
 
     Returns:
         The name of the model version.
@@ -69,11 +70,14 @@ def register_model(
         infer_model=True,
     )
     version = context.model.version
+    metric = task_spec(model.task).selection_metric
     logger.info(
-        "Registered %s version %s: macro-F1 %.4f (TF-IDF baseline %.4f).",
+        "Registered %s version %s: test %s %.4f (baseline %s: %.4f).",
         context.model.name,
         version,
-        model_evaluation.metrics["macro_f1"],
-        baseline_evaluation.metrics["macro_f1"],
+        metric,
+        model_evaluation.metrics[metric],
+        baseline_evaluation.model_name,
+        baseline_evaluation.metrics[metric],
     )
     return str(version)
