@@ -14,6 +14,7 @@ from materializers.fine_tuned_model import FineTunedModelMaterializer
 from materializers.tokenized_dataset import TokenizedDatasetMaterializer
 from tests.task_data import NER_SENTENCES, materializer_round_trip
 from textmodels import ner
+from textmodels.inference import word_windows
 from textmodels.modeling import FineTunedModel
 from textmodels.settings import DataSettings
 from textmodels.splitting import SplitSettings, split_dataset
@@ -201,10 +202,13 @@ def test_first_sub_word_carries_the_tag_and_the_others_are_ignored(tiny_bert_pat
         ([1, 1, 1, 1], 2, [(0, 2), (2, 4)]),
         ([2, 2, 1], 3, [(0, 1), (1, 3)]),
         ([1, 9, 1], 3, [(0, 1), (1, 2), (2, 3)]),  # a word longer than a window: alone
+        ([0, 2, 0, 1], 2, [(0, 3), (3, 4)]),  # a word of no sub-word takes no room
+        ([], 3, [(0, 0)]),
     ],
 )
 def test_word_windows_hold_whole_words(lengths, capacity, windows):
-    assert list(ner.word_windows(lengths, capacity)) == windows
+    """Training (`ner.encode`) and ONNX inference share this rule."""
+    assert list(word_windows(lengths, capacity)) == windows
 
 
 def perfect_logits(table: pa.Table, tags: list[str]) -> np.ndarray:

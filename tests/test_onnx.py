@@ -212,6 +212,20 @@ def ner_frame() -> pd.DataFrame:
     return frame
 
 
+def joined_sentences(frame: pd.DataFrame, count: int) -> pd.DataFrame:
+    """Each run of `count` sentences of `frame` joined into one long sentence."""
+    starts = range(0, len(frame), count)
+    return pd.DataFrame(
+        {
+            column: [
+                [item for row in frame[column][start : start + count] for item in row]
+                for start in starts
+            ]
+            for column in ("text", "label")
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def ner_names(ner_frame) -> list[str]:
     return ner.label_names([ner_frame["label"]])
@@ -338,14 +352,11 @@ def test_ner_predictions_match_pytorch_on_the_training_encoding(
     table = tokenize_dataset({"test": ner_frame}, ner_model.tokenizer, MAX_LENGTH, Task.NER)
     test_table = table.splits["test"]
     _, expected_tags = ner.word_tags(ner_model.predict_logits(test_table), test_table, ner_names)
-    example_ids = test_table.column("example_id").to_pylist()
-    single_window = [row for row in range(len(ner_frame)) if example_ids.count(row) == 1]
-    assert len(single_window) > 40
 
     predictions = OnnxPredictor(ner_onnx).predict(ner_frame["text"].tolist())
 
     entity_count = 0
-    for row in single_window:
+    for row in range(len(ner_frame)):
         tokens = ner_frame["text"][row]
         starts = np.cumsum([0, *(len(token) + 1 for token in tokens)])[:-1].tolist()
         entities = predictions[row].entities
@@ -358,6 +369,81 @@ def test_ner_predictions_match_pytorch_on_the_training_encoding(
             assert 0 < entity.score <= 1
         entity_count += len(entities)
     assert entity_count > 20  # a random head tags plenty of words as entities
+
+
+def pytorch_windowed_entities(
+    model: FineTunedModel, names: list[str], words: list[str]
+) -> tuple[list[tuple[str, int, int]], list[int]]:
+    """(type, first word, last word) of the entities the PyTorch evaluation finds in `words`,
+    split into windows by `ner.encode`, and the first word of each window."""
+    frame = pd.DataFrame({"text": [words], "label": [[ner.OUTSIDE] * len(words)]})
+    table = tokenize_dataset({"test": frame}, model.tokenizer, MAX_LENGTH, Task.NER).splits["test"]
+    _, tags = ner.word_tags(model.predict_logits(table), table, names)
+    sizes = [sum(label != -100 for label in row) for row in table.column("labels").to_pylist()]
+    return get_entities(tags[0]), np.cumsum([0, *sizes[:-1]]).tolist()
+
+
+def word_entities(text: str, prediction: EntityPrediction) -> list[tuple[str, int, int]]:
+    """(type, first word, last word) of each predicted entity; fails unless it spans words."""
+    spans = split_words(text)
+    starts = {start: index for index, (start, _) in enumerate(spans)}
+    ends = {end: index for index, (_, end) in enumerate(spans)}
+    for entity in prediction.entities:
+        assert text[entity.start : entity.end] == entity.text
+    return [(e.type, starts[e.start], ends[e.end]) for e in prediction.entities]
+
+
+def test_a_text_longer_than_max_length_is_tagged_in_windows_like_pytorch(
+    ner_model, ner_onnx, ner_frame, ner_names
+):
+    """Every window of a long raw text is tagged, as the PyTorch evaluation tags its words, and
+    offsets index the raw text; its batch neighbours predict as they do alone."""
+    tokens = joined_sentences(ner_frame, 20)["text"][0]
+    separators = [" ", "  ", "\n", " \t"]
+    text = "".join(f"{token}{separators[i % 4]}" for i, token in enumerate(tokens))
+    words = [text[start:end] for start, end in split_words(text)]
+    short = "EU rejects German call to boycott British lamb."
+    predictor = OnnxPredictor(ner_onnx)
+
+    predictions = predictor.predict([short, text, ""])
+
+    expected, window_starts = pytorch_windowed_entities(ner_model, ner_names, words)
+    assert len(window_starts) >= 4
+    assert word_entities(text, predictions[1]) == expected
+    assert any(first >= window_starts[-1] for _, first, _ in expected)
+    alone = predictor.predict([short])[0]
+    assert [(e.type, e.start, e.end) for e in predictions[0].entities] == [
+        (e.type, e.start, e.end) for e in alone.entities
+    ]
+    assert [e.score for e in predictions[0].entities] == pytest.approx(
+        [e.score for e in alone.entities], abs=1e-5
+    )
+    assert predictions[2] == EntityPrediction(entities=[])
+
+
+def test_a_word_longer_than_max_length_is_truncated_in_a_window_of_its_own(
+    ner_model, ner_onnx, ner_names
+):
+    """Its first sub-word keeps its tag; the words after it are tagged in the next window."""
+    long_word = ".".join(["u"] * 80)  # punctuation inside a word: one word, 159 sub-words
+    text = f"Peter Blackburn of the EU said {long_word} in Brussels and Paris on Monday ."
+    words = [text[start:end] for start, end in split_words(text)]
+    position = words.index(long_word)
+    assert len(ner_model.tokenizer(long_word, add_special_tokens=False)["input_ids"]) > MAX_LENGTH
+    predictor = OnnxPredictor(ner_onnx)
+
+    batch = predictor.encode_windows([text])
+    prediction = predictor.predict([text])[0]
+
+    assert batch.windows == [
+        (0, 0, position),
+        (0, position, position + 1),
+        (0, position + 1, len(words)),
+    ]
+    assert batch.inputs["attention_mask"][1].sum() == MAX_LENGTH
+    expected, window_starts = pytorch_windowed_entities(ner_model, ner_names, words)
+    assert window_starts == [0, position, position + 1]
+    assert word_entities(text, prediction) == expected
 
 
 def test_raw_text_is_split_into_words_as_conll_splits_it():
@@ -428,18 +514,16 @@ def test_int8_models_keep_the_task_thresholds_and_word_split(multilabel_onnx, ne
 def test_ner_evaluation_through_inference_matches_the_pytorch_evaluation(
     ner_model, ner_onnx, ner_frame
 ):
-    """Sentences that fit one window: both read the same tag of the same first sub-word."""
-    table = tokenize_dataset({"test": ner_frame}, ner_model.tokenizer, MAX_LENGTH, Task.NER)
-    example_ids = table.splits["test"].column("example_id").to_pylist()
-    fitting = ner_frame[[example_ids.count(row) == 1 for row in range(len(ner_frame))]]
-    fitting = fitting.reset_index(drop=True)
-    fitting_table = tokenize_dataset({"test": fitting}, ner_model.tokenizer, MAX_LENGTH, Task.NER)
+    """Both split long sentences into the same windows and read the same first sub-words."""
+    frame = pd.concat([ner_frame, joined_sentences(ner_frame, 10)], ignore_index=True)
+    table = tokenize_dataset({"test": frame}, ner_model.tokenizer, MAX_LENGTH, Task.NER)
+    assert table.splits["test"].num_rows > len(frame) + 5  # the joined sentences need windows
 
-    expected = ner_model.evaluate(fitting_table.splits["test"], "test").metrics
-    actual = evaluate_onnx_model(ner_onnx, fitting).metrics
+    expected = ner_model.evaluate(table.splits["test"], "test")
+    actual = evaluate_onnx_model(ner_onnx, frame)
 
-    assert actual["entity_f1"] == pytest.approx(expected["entity_f1"], abs=1e-9)
-    assert actual["macro_f1"] == pytest.approx(expected["macro_f1"], abs=1e-9)
+    for metric in ("entity_f1", "entity_precision", "entity_recall", "macro_f1"):
+        assert actual.metrics[metric] == pytest.approx(expected.metrics[metric], abs=1e-9)
 
 
 @pytest.mark.parametrize(("task", "metric"), [("multilabel", "macro_f1"), ("ner", "entity_f1")])

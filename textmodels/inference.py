@@ -11,15 +11,20 @@ into words the way CoNLL splits it (`split_words`): white space separates words,
 punctuation at the start or end of a word is a word of its own (`"(Paris),"` gives `(`,
 `Paris`, `)`, `,`), while punctuation inside a word stays in it (`U.S`, `1,000`, `don't`).
 Pre-split words may be given instead of a text; they are joined by single spaces, and entity
-offsets refer to that joined text. Words beyond the `max_length` tokens of a text are cut off
-by the truncation and are tagged `O`.
+offsets refer to that joined text. As in training, a text whose sub-words do not fit
+`max_length` is split into windows of whole words that do (`word_windows`), one row each; the
+tags of its windows are joined again, so every word is tagged and offsets index the whole text.
+Only a single word longer than a whole window is truncated: its first sub-word, which carries
+its tag, is kept. (`OnnxPredictor.encode`, which the parity check and the int8 calibration
+use, gives one truncated row per text.)
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +50,8 @@ DEFAULT_THRESHOLD = 0.5
 Text = str | Sequence[str]
 # Where each word of a text is: (start, end) character offsets.
 WordSpans = list[tuple[int, int]]
+# A row of a word-level batch: (text, first word, last word + 1), indices into the batch.
+Window = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -101,15 +108,18 @@ class EncodedBatch:
     Attributes:
         texts: The texts (pre-split words joined by single spaces).
         words: Word-level models: the character spans of each text's words; else None.
-        encodings: One `tokenizers.Encoding` per text (for words: `word_ids` and offsets
-            within each word).
-        inputs: The graph's int64 inputs, padded to the longest text.
+        encodings: One `tokenizers.Encoding` per row (for words: `word_ids` and offsets
+            within each word, `word_ids` counted from the row's first word).
+        inputs: The graph's int64 inputs, padded to the longest row.
+        windows: The text and words of each row, when texts are split into windows of words;
+            None: one row per text, holding all its words (up to the truncation).
     """
 
     texts: list[str]
     words: list[WordSpans] | None
     encodings: list[Encoding]
     inputs: dict[str, np.ndarray]
+    windows: list[Window] | None = None
 
 
 def word_lists(texts: Sequence[str], words: Sequence[WordSpans]) -> list[list[str]]:
@@ -146,6 +156,21 @@ def texts_and_words(
         for text in texts
     ]
     return [text for text, _ in pairs], [spans for _, spans in pairs]
+
+
+def word_windows(lengths: Sequence[int], capacity: int) -> Iterator[tuple[int, int]]:
+    """(start, end) word ranges whose sub-word counts fit `capacity`, in order.
+
+    A word longer than `capacity` on its own gets a window of its own (and is truncated, which
+    keeps its first sub-word and so its tag). No words give one empty window.
+    """
+    start, used = 0, 0
+    for index, length in enumerate(lengths):
+        if used and used + length > capacity:
+            yield start, index
+            start, used = index, 0
+        used += length
+    yield start, len(lengths)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -193,7 +218,8 @@ def word_tags(
 ) -> tuple[list[str], list[float]]:
     """Each word's tag (the best tag of its first sub-word) and that tag's probability.
 
-    Words cut off by the truncation are `O`, with probability 1.
+    Words cut off by the truncation (or that the tokenizer turns into no sub-word) are `O`,
+    with probability 1.
     """
     tags, scores = [OUTSIDE] * words, [1.0] * words
     probabilities = softmax(logits)
@@ -229,13 +255,27 @@ def entity_word_ranges(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     return ranges
 
 
+def text_word_tags(
+    logits: np.ndarray, batch: EncodedBatch, names: Sequence[str]
+) -> list[tuple[list[str], list[float]]]:
+    """Each text's word tags and their probabilities (`word_tags`), its windows joined again."""
+    spans = batch.words or []
+    windows = batch.windows or [(text, 0, len(words)) for text, words in enumerate(spans)]
+    tags = [[OUTSIDE] * len(words) for words in spans]
+    scores = [[1.0] * len(words) for words in spans]
+    for row, (text, start, end) in enumerate(windows):
+        row_tags, row_scores = word_tags(logits[row], batch.encodings[row], end - start, names)
+        tags[text][start:end], scores[text][start:end] = row_tags, row_scores
+    return list(zip(tags, scores, strict=True))
+
+
 def recognize_entities(
     logits: np.ndarray, batch: EncodedBatch, model: OnnxModel
 ) -> list[EntityPrediction]:
     """Token classification: the entities of each text, with character offsets into it."""
     predictions = []
-    for row, (text, spans) in enumerate(zip(batch.texts, batch.words or [], strict=True)):
-        tags, scores = word_tags(logits[row], batch.encodings[row], len(spans), model.label_names)
+    text_tags = text_word_tags(logits, batch, model.label_names)
+    for text, spans, (tags, scores) in zip(batch.texts, batch.words or [], text_tags, strict=True):
         entities = []
         for kind, first, last in entity_word_ranges(tags):
             start, end = spans[first][0], spans[last - 1][1]
@@ -294,6 +334,12 @@ class OnnxPredictor:
         """
         self.model = model
         self.tokenizer = Tokenizer.from_file(str(model.tokenizer_path))
+        # Counts each word's sub-words in a whole text, to split it into windows.
+        self.untruncated = Tokenizer.from_file(str(model.tokenizer_path))
+        self.untruncated.no_truncation()
+        self.untruncated.no_padding()
+        processor = self.tokenizer.post_processor
+        self.special_tokens = processor.num_special_tokens_to_add(False) if processor else 0
         self.session = ort.InferenceSession(
             str(model.model_path),
             sess_options=session_options(threads),
@@ -304,8 +350,18 @@ class OnnxPredictor:
         if unknown:
             raise ValueError(f"The ONNX graph takes inputs no tokenizer gives: {sorted(unknown)}")
 
+    def inputs(self, encodings: Sequence[Encoding]) -> dict[str, np.ndarray]:
+        """The graph's int64 inputs: one row per encoding (the tokenizer pads them)."""
+        return {
+            name: np.array(
+                [getattr(encoding, ENCODING_FIELDS[name]) for encoding in encodings],
+                dtype=np.int64,
+            )
+            for name in self.input_names
+        }
+
     def encode(self, texts: Sequence[Text]) -> EncodedBatch:
-        """Tokenize a batch (a word-level model: word by word) into the graph's inputs."""
+        """Tokenize a batch (a word-level model: word by word) into one truncated row per text."""
         strings, words = texts_and_words(texts, self.model.split_into_words)
         if words is None:
             encodings = self.tokenizer.encode_batch(strings)
@@ -313,22 +369,41 @@ class OnnxPredictor:
             encodings = self.tokenizer.encode_batch(
                 word_lists(strings, words), is_pretokenized=True
             )
-        inputs = {
-            name: np.array(
-                [getattr(encoding, ENCODING_FIELDS[name]) for encoding in encodings],
-                dtype=np.int64,
-            )
-            for name in self.input_names
-        }
-        return EncodedBatch(strings, words, encodings, inputs)
+        return EncodedBatch(strings, words, encodings, self.inputs(encodings))
+
+    def encode_windows(self, texts: Sequence[Text]) -> EncodedBatch:
+        """Tokenize a word-level batch into windows of whole words that fit `max_length`.
+
+        Each text gives one row per window, in order (at least one, empty for a text without
+        words); only a single word longer than a whole window is truncated.
+        """
+        strings, words = texts_and_words(texts, split_into_words=True)
+        text_words = word_lists(strings, words)
+        pieces = self.untruncated.encode_batch(
+            text_words, is_pretokenized=True, add_special_tokens=False
+        )
+        capacity = self.model.max_length - self.special_tokens
+        rows, windows = [], []
+        for text, (row_words, encoding) in enumerate(zip(text_words, pieces, strict=True)):
+            counts = Counter(word for word in encoding.word_ids if word is not None)
+            lengths = [counts[word] for word in range(len(row_words))]
+            for start, end in word_windows(lengths, capacity):
+                rows.append(row_words[start:end])
+                windows.append((text, start, end))
+        encodings = self.tokenizer.encode_batch(rows, is_pretokenized=True)
+        return EncodedBatch(strings, words, encodings, self.inputs(encodings), windows)
 
     def logits(self, texts: Sequence[Text]) -> np.ndarray:
-        """The model's raw first output (logits) for a batch of texts."""
+        """The model's raw first output (logits) for a batch of texts, one truncated row each."""
         return self.session.run(None, self.encode(texts).inputs)[0]
 
     def predict(self, texts: Sequence[Text]) -> list[Any]:
-        """One prediction per text, post-processed for the model's task."""
-        batch = self.encode(texts)
+        """One prediction per text, post-processed for the model's task.
+
+        A word-level model runs the windows of all the batch's texts (`encode_windows`) at once.
+        """
+        split = self.model.split_into_words
+        batch = self.encode_windows(texts) if split else self.encode(texts)
         logits = self.session.run(None, batch.inputs)[0]
         return POST_PROCESSORS[self.model.task](logits, batch, self.model)
 

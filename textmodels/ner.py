@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,7 @@ from textmodels.data_sources import (
     read_source,
 )
 from textmodels.evaluation import EvaluationReport, per_class_metrics
+from textmodels.inference import word_windows
 from textmodels.settings import DataSettings
 
 if TYPE_CHECKING:
@@ -271,21 +272,6 @@ def label_names(tags: Sequence[pd.Series]) -> list[str]:
         }
     )
     return [OUTSIDE, *(f"{prefix}-{kind}" for kind in types for prefix in "BI")]
-
-
-def word_windows(lengths: Sequence[int], capacity: int) -> Iterator[tuple[int, int]]:
-    """(start, end) word ranges whose sub-word counts fit `capacity`, in order.
-
-    A word longer than `capacity` on its own gets a window of its own (and is truncated, which
-    keeps its first sub-word and so its tag).
-    """
-    start, used = 0, 0
-    for index, length in enumerate(lengths):
-        if used and used + length > capacity:
-            yield start, index
-            start, used = index, 0
-        used += length
-    yield start, len(lengths)
 
 
 def encode(
