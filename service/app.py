@@ -1,14 +1,15 @@
 """The bento's BentoML service: `POST /predict` with adaptive batching, and `GET /metadata`.
 
-The service predicts through `textmodels.inference.OnnxPredictor`, so the response of each
-text is what the post-processor of the model's task returns (a label and its score for
-classification). The ONNX Runtime session loads in a background thread: `/livez` answers
+The service predicts through `textmodels.inference.OnnxPredictor`: the response of each text
+is what the post-processor of the model's task returns, as that task's model in
+`service.responses` (a label and its score; labels and their scores; entities with their
+character spans). The ONNX Runtime session loads in a background thread: `/livez` answers
 at once, `/readyz` only once the session is loaded and warmed up.
 """
 
 import threading
 from pathlib import Path
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated
 
 import bentoml
 from bentoml.exceptions import ServiceUnavailable
@@ -20,7 +21,8 @@ from starlette.routing import Route
 
 from service.config import ServedModel, read_served_model, read_service_settings
 from service.request_limits import RequestBodyLimits
-from textmodels.inference import POST_PROCESSORS, OnnxPredictor, available_cores
+from service.responses import prediction_model
+from textmodels.inference import DEFAULT_THRESHOLD, OnnxPredictor, available_cores
 from textmodels.onnx_model import OnnxModel
 from textmodels.tasks import Task
 
@@ -31,16 +33,9 @@ LIMITS = SETTINGS.limits
 WARMUP_TEXT = "Warm-up."
 
 
-def prediction_type(task: str) -> Any:
-    """What the inference module's post-processor of `task` returns for one text."""
-    if Task(task) not in POST_PROCESSORS:
-        raise ValueError(f"textmodels.inference has no post-processor for the {task} task.")
-    return get_type_hints(POST_PROCESSORS[Task(task)])["return"].__args__[0]
-
-
 Text = Annotated[str, StringConstraints(max_length=LIMITS.max_text_chars)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=LIMITS.max_texts)]
-Prediction = prediction_type(SERVED_MODEL.task)
+Prediction = prediction_model(SERVED_MODEL.task)
 
 
 class ModelMetadata(BaseModel):
@@ -50,6 +45,9 @@ class ModelMetadata(BaseModel):
     version: str
     task: str
     labels: list[str]
+    thresholds: dict[str, float] | None = Field(
+        description="Multi-label classification: each label's probability threshold."
+    )
     metrics: dict[str, float]
     quantization: str
     max_length: int
@@ -109,16 +107,22 @@ class TextModelService:
     )
     def predict(self, texts: Texts) -> list[Prediction]:
         """One prediction per text, in order (adaptive batching merges concurrent requests)."""
-        return self._ready_predictor().predict(texts)
+        predictions = self._ready_predictor().predict(texts)
+        return [Prediction.model_validate(item, from_attributes=True) for item in predictions]
 
     def metadata(self) -> ModelMetadata:
-        """The served model: name, version, task, labels, test metrics and quantization."""
+        """The served model: name, version, task, labels, thresholds, metrics, quantization."""
         model = self._ready_predictor().model
+        thresholds = None
+        if model.task is Task.MULTILABEL:
+            values = model.thresholds or [DEFAULT_THRESHOLD] * len(model.label_names)
+            thresholds = dict(zip(model.label_names, values, strict=True))
         return ModelMetadata(
             name=self.served_model.name,
             version=self.served_model.version,
             task=str(model.task),
             labels=model.label_names,
+            thresholds=thresholds,
             metrics=self.served_model.metrics,
             quantization=str(model.quantization),
             max_length=model.max_length,

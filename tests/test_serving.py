@@ -1,6 +1,11 @@
-"""The bento of a tiny ONNX model under a real `bentoml serve`: predictions, errors and load."""
+"""Bentos of tiny ONNX models of every task under a real `bentoml serve`: predictions, errors, load.
+
+Each task's bento is built and served once (the module-scoped fixtures depend on `task`, so
+pytest runs the tests of one task together and stops its server before starting the next).
+"""
 
 import asyncio
+import dataclasses
 import json
 import socket
 import subprocess
@@ -9,22 +14,50 @@ import tarfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
+from schemathesis import APIOperation, GenerationMode
+from schemathesis.specs.openapi.checks import response_schema_conformance
+from task_data import NER_SENTENCES, multilabel_titles
 from tiny_onnx import tiny_onnx_model
 
 from service.config import ServiceSettings
+from textmodels import ner
 from textmodels.bento_build import BentoArchive, build_bento_archive, service_sources, tag_part
-from textmodels.inference import OnnxPredictor
+from textmodels.inference import OnnxPredictor, sigmoid
 from textmodels.local_serving import Deployment, DeploymentSettings, serve_locally, stop
 from textmodels.onnx_model import OnnxModel
+from textmodels.settings import DataSettings
+from textmodels.tasks import Task
 
+MODEL_NAMES = {
+    Task.CLASSIFICATION: "Tiny BBC",
+    Task.MULTILABEL: "Tiny BBC topics",
+    Task.NER: "Tiny NER",
+}
+METRICS = {
+    Task.CLASSIFICATION: {"macro_f1": 0.25},
+    Task.MULTILABEL: {"micro_f1": 0.5},
+    Task.NER: {"entity_f1": 0.125},
+}
+VERSION = "7"
+# Raw texts with irregular white space, punctuation and characters outside the BMP: entity
+# offsets must index them as they were sent.
+IRREGULAR_TEXTS = [
+    "  EU rejects\tGerman call (Reuters),  said Peter Blackburn in U.S. ",
+    "\n\nJohn   Smith\r\nvisited  Paris,France!!  ",
+    "«Müller» said:\u00a0“Siemens AG” — in São Paulo…",
+    "🙂 Angela Merkel met Emmanuel Macron 🙂 in Berlin ;-)",
+    "",
+    " \n ",
+]
+SCORE_KEYS = ("score", "scores")
 LIMITS = {"max_texts": 8, "max_text_chars": 2000, "max_body_bytes": 12_000}
 FUZZ_EXAMPLES = 60
 LOAD_REQUESTS = 2000
@@ -38,10 +71,74 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture(scope="module", params=list(Task), ids=str)
+def task(request) -> Task:
+    return request.param
+
+
+def only_for(task: Task) -> pytest.MarkDecorator:
+    """Run a test with the bento and server of `task` only."""
+    return pytest.mark.parametrize("task", [task], indirect=True)
+
+
 @pytest.fixture(scope="module")
-def onnx_model(tiny_bert_path: Path, bbc_slice: pd.DataFrame, tmp_path_factory) -> OnnxModel:
-    label_names = sorted(bbc_slice["label"].unique())
-    return tiny_onnx_model(tiny_bert_path, label_names, tmp_path_factory.mktemp("onnx"))
+def ner_sentences() -> pd.DataFrame:
+    """The CoNLL fixture sentences: token lists and tag lists."""
+    frame, _ = ner.read_sentences(DataSettings(source=str(NER_SENTENCES), task=Task.NER))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def texts(task: Task, bbc_slice: pd.DataFrame, ner_sentences: pd.DataFrame) -> list[str]:
+    """Texts of the task's kind: BBC articles, BBC titles (of one or two topics), sentences.
+
+    NER: `IRREGULAR_TEXTS` first.
+    """
+    if task is Task.CLASSIFICATION:
+        return ["Shares rose.", *bbc_slice["text"].iloc[::20].str[:1400]]
+    if task is Task.MULTILABEL:
+        return multilabel_titles(bbc_slice, per_topic=4)["text"].tolist()
+    sentences = [" ".join(tokens) for tokens in ner_sentences["text"]]
+    # Longer than `max_length` sub-words: a paragraph of sentences, separated by blank lines.
+    return [*IRREGULAR_TEXTS, "\n\n".join(sentences[18:32]), *sentences[:18]]
+
+
+def split_thresholds(probabilities: np.ndarray) -> list[float]:
+    """Per label, a threshold in the widest gap between the middle half of its probabilities.
+
+    A random head's probabilities barely differ between texts (by about 1e-4): such thresholds
+    give each text different labels, each label a threshold of its own, and keep every
+    probability far (for float rounding) from its threshold.
+    """
+    ordered = np.sort(probabilities, axis=0)
+    quarter = len(ordered) // 4
+    middle = ordered[quarter : len(ordered) - quarter]
+    widest = np.diff(middle, axis=0).argmax(axis=0)
+    labels = np.arange(ordered.shape[1])
+    return ((middle[widest, labels] + middle[widest + 1, labels]) / 2).tolist()
+
+
+@pytest.fixture(scope="module")
+def onnx_model(
+    task: Task,
+    texts: list[str],
+    tiny_bert_path: Path,
+    bbc_slice: pd.DataFrame,
+    ner_sentences: pd.DataFrame,
+    tmp_path_factory,
+) -> OnnxModel:
+    """The task's tiny model; multilabel: with thresholds that split the texts (see above)."""
+    if task is Task.NER:
+        label_names = ner.label_names([ner_sentences["label"]])
+    else:
+        label_names = sorted(bbc_slice["label"].unique())
+    directory = tmp_path_factory.mktemp(f"onnx-{task}")
+    model = tiny_onnx_model(tiny_bert_path, label_names, directory, task=task)
+    if task is Task.MULTILABEL:
+        probabilities = sigmoid(OnnxPredictor(model).logits(texts))
+        model = dataclasses.replace(model, thresholds=split_thresholds(probabilities))
+        model.write_manifest()
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -50,17 +147,17 @@ def bentoml_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bento(onnx_model: OnnxModel, bentoml_home: Path, tmp_path_factory) -> BentoArchive:
+def bento(task: Task, onnx_model: OnnxModel, bentoml_home: Path, tmp_path_factory) -> BentoArchive:
     service = ServiceSettings.model_validate({"limits": LIMITS})
     config = {"parameters": {"service": service.model_dump()}}
     return build_bento_archive(
         onnx_model,
-        "Tiny BBC",
-        "7",
-        {"macro_f1": 0.25},
+        MODEL_NAMES[task],
+        VERSION,
+        METRICS[task],
         config,
         bentoml_home,
-        tmp_path_factory.mktemp("bento"),
+        tmp_path_factory.mktemp(f"bento-{task}"),
     )
 
 
@@ -72,6 +169,7 @@ def test_tag_parts_are_valid_bentoml_tag_names(text, part):
     assert tag_part(text, max_length=54) == part
 
 
+@only_for(Task.CLASSIFICATION)
 def test_equal_content_builds_once_under_the_same_tag(
     bento: BentoArchive, onnx_model, bentoml_home, tmp_path
 ):
@@ -87,9 +185,9 @@ def test_equal_content_builds_once_under_the_same_tag(
 
 
 @pytest.fixture(scope="module")
-def server(bento: BentoArchive, bentoml_home: Path):
+def server(task: Task, bento: BentoArchive, bentoml_home: Path):
     settings = DeploymentSettings(port=free_port(), startup_timeout_s=120)
-    deployment = serve_locally(bento, "Tiny BBC", "7", settings, bentoml_home)
+    deployment = serve_locally(bento, MODEL_NAMES[task], VERSION, settings, bentoml_home)
     yield deployment
     stop(deployment)
 
@@ -100,11 +198,11 @@ def client(server: Deployment):
         yield client
 
 
-def test_bento_holds_the_service_the_model_and_docker_files(bento: BentoArchive):
+def test_bento_holds_the_service_the_model_and_docker_files(task: Task, bento: BentoArchive):
     with tarfile.open(bento.path) as archive:
         names = {name.removeprefix("./") for name in archive.getnames()}
         requirements = archive.extractfile("./env/python/requirements.txt").read().decode()
-    assert bento.tag.startswith("tiny-bbc:7-")
+    assert bento.tag.startswith(f"{tag_part(MODEL_NAMES[task])}:{VERSION}-")
     assert {"env/docker/Dockerfile", "env/docker/entrypoint.sh", "bento.yaml"} <= names
     assert {f"src/{path}" for path in service_sources()} <= names
     assert {"src/configs/deploy.yaml", "src/configs/served_model.json"} <= names
@@ -113,6 +211,7 @@ def test_bento_holds_the_service_the_model_and_docker_files(bento: BentoArchive)
     assert packages == {"onnxruntime", "tokenizers", "numpy", "pydantic", "pyyaml", "bentoml"}
 
 
+@only_for(Task.CLASSIFICATION)
 def test_service_imports_without_torch_or_transformers(bento: BentoArchive, bentoml_home: Path):
     """The bento's own sources import with torch and transformers made unimportable."""
     output = run_in_bento(
@@ -150,6 +249,7 @@ def run_in_bento(bento: BentoArchive, bentoml_home: Path, script: str) -> str:
     return result.stdout.strip()
 
 
+@only_for(Task.CLASSIFICATION)
 def test_service_is_ready_only_once_the_session_is_loaded(bento, bentoml_home):
     """`__is_ready__` (behind /readyz) is false while the model loads, `__is_alive__` true."""
     output = run_in_bento(
@@ -179,34 +279,102 @@ def test_service_is_ready_only_once_the_session_is_loaded(bento, bentoml_home):
     assert output.splitlines() == ["False True", "True fp32"]
 
 
-def test_predictions_equal_the_inference_module(client, onnx_model, bbc_slice):
-    texts = ["Shares rose.", *bbc_slice["text"].iloc[::20].str[:1400].tolist()]
-    response = client.post("/predict", json={"texts": texts})
+def predict(client: httpx.Client, texts: list[str]) -> list[dict]:
+    """The served predictions of `texts`, asked for at most `max_texts` texts a request."""
+    served = []
+    for start in range(0, len(texts), LIMITS["max_texts"]):
+        response = client.post(
+            "/predict", json={"texts": texts[start : start + LIMITS["max_texts"]]}
+        )
+        assert response.status_code == 200, response.text
+        served += response.json()
+    return served
 
-    assert response.status_code == 200, response.text
-    expected = OnnxPredictor(onnx_model).predict(texts)
-    served = response.json()
-    assert [item["label"] for item in served] == [p.label for p in expected]
-    assert [item["score"] for item in served] == pytest.approx(
-        [p.score for p in expected], abs=1e-5
-    )
+
+def without_scores(document: Any) -> Any:
+    """A prediction's JSON document without its `score` and `scores` fields, at any depth."""
+    if isinstance(document, dict):
+        return {
+            key: without_scores(value) for key, value in document.items() if key not in SCORE_KEYS
+        }
+    if isinstance(document, list):
+        return [without_scores(item) for item in document]
+    return document
 
 
-def test_probes_and_metadata(client, server, onnx_model):
+def scores(document: Any) -> list[float]:
+    """The `score` and `scores` values of a prediction's JSON document, in order."""
+    if isinstance(document, list):
+        return [score for item in document for score in scores(item)]
+    if not isinstance(document, dict):
+        return []
+    found = []
+    for key, value in document.items():
+        if key == "score":
+            found.append(value)
+        elif key == "scores":
+            found += value
+        else:
+            found += scores(value)
+    return found
+
+
+def test_predictions_equal_the_inference_module(client, onnx_model, texts):
+    served = predict(client, texts)
+
+    expected = [dataclasses.asdict(p) for p in OnnxPredictor(onnx_model).predict(texts)]
+    assert without_scores(served) == without_scores(expected)
+    assert scores(served) == pytest.approx(scores(expected), abs=1e-5)
+    assert scores(expected)  # not all empty: some labels or entities are predicted
+
+
+@only_for(Task.MULTILABEL)
+def test_multilabel_predictions_apply_the_stored_thresholds(client, texts):
+    thresholds = client.get("/metadata").json()["thresholds"]
+    served = predict(client, texts)
+
+    for prediction in served:
+        assert len(prediction["labels"]) == len(prediction["scores"])
+        for label, score in zip(prediction["labels"], prediction["scores"], strict=True):
+            assert score >= thresholds[label]
+    assert len({len(prediction["labels"]) for prediction in served}) > 1
+
+
+@only_for(Task.NER)
+def test_entity_spans_index_the_original_text(client, texts):
+    served = predict(client, texts)
+
+    for text, prediction in zip(texts, served, strict=True):
+        ends = [0]
+        for entity in prediction["entities"]:
+            assert text[entity["start"] : entity["end"]] == entity["text"]
+            assert entity["text"] == entity["text"].strip() and entity["text"]
+            assert entity["start"] >= ends[-1]  # in order, not overlapping
+            ends.append(entity["end"])
+    irregular = served[: len(IRREGULAR_TEXTS)]
+    assert sum(len(prediction["entities"]) for prediction in irregular) > 3
+    assert irregular[-2:] == [{"entities": []}, {"entities": []}]  # nothing but white space
+
+
+def test_probes_and_metadata(task, client, onnx_model):
     assert client.get("/livez").status_code == 200
     assert client.get("/readyz").status_code == 200
     metadata = client.get("/metadata").json()
+    thresholds = None
+    if task is Task.MULTILABEL:
+        thresholds = dict(zip(onnx_model.label_names, onnx_model.thresholds, strict=True))
     assert metadata == {
-        "name": "Tiny BBC",
-        "version": "7",
-        "task": "classification",
+        "name": MODEL_NAMES[task],
+        "version": VERSION,
+        "task": str(task),
         "labels": onnx_model.label_names,
-        "metrics": {"macro_f1": 0.25},
+        "thresholds": thresholds,
+        "metrics": METRICS[task],
         "quantization": "fp32",
         "max_length": 64,
         "bentoml_model": metadata["bentoml_model"],
     }
-    assert metadata["bentoml_model"].startswith("tiny-bbc-onnx:7-")
+    assert metadata["bentoml_model"].startswith(f"{tag_part(MODEL_NAMES[task])}-onnx:{VERSION}-")
 
 
 JSON = {"Content-Type": "application/json"}
@@ -244,15 +412,15 @@ def test_bad_requests_get_4xx_naming_the_problem(client, case):
     assert words in response.text
 
 
-def test_openapi_fuzzing_finds_no_server_errors(server: Deployment):
-    """Schemathesis cases (valid and invalid) from the service's OpenAPI document: no 5xx."""
-    operation = schemathesis.openapi.from_url(f"{server.url}/docs.json")["/predict"]["POST"]
-    strategy = st.one_of(
-        operation.as_strategy(GenerationMode.POSITIVE),
-        operation.as_strategy(GenerationMode.NEGATIVE),
-    )
+def fuzz(operation: APIOperation, mode: GenerationMode, url: str) -> list[int]:
+    """Send Schemathesis cases of `mode` to the server: no 5xx, 200s conform to the schema.
 
-    @given(case=strategy)
+    Returns:
+        The status of each response.
+    """
+    statuses = []
+
+    @given(case=operation.as_strategy(mode))
     @settings(
         max_examples=FUZZ_EXAMPLES,
         deadline=None,
@@ -260,13 +428,29 @@ def test_openapi_fuzzing_finds_no_server_errors(server: Deployment):
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    def fuzz(case) -> None:
-        response = case.call(base_url=server.url, timeout=30)
+    def send(case) -> None:
+        response = case.call(base_url=url, timeout=30)
+        statuses.append(response.status_code)
         assert response.status_code < 500, f"{response.status_code}: {response.text}"
+        if response.status_code == 200:
+            case.validate_response(response, checks=[response_schema_conformance])
 
-    fuzz()
+    send()
+    return statuses
 
 
+def test_openapi_fuzzing_finds_no_server_errors(server: Deployment):
+    """Schemathesis cases (valid, then invalid) from the service's OpenAPI document: no 5xx.
+
+    Every 200 response conforms to the document's schema of the task's predictions.
+    """
+    operation = schemathesis.openapi.from_url(f"{server.url}/docs.json")["/predict"]["POST"]
+    valid = fuzz(operation, GenerationMode.POSITIVE, server.url)
+    fuzz(operation, GenerationMode.NEGATIVE, server.url)
+    assert valid.count(200) > FUZZ_EXAMPLES // 2  # most valid cases are answered and checked
+
+
+@only_for(Task.CLASSIFICATION)
 def test_2000_requests_from_16_clients_all_succeed(server: Deployment, bbc_slice):
     texts = bbc_slice["text"].str[:1000].tolist()
 
