@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install train test lint format
+.PHONY: install train test lint format docs docs-reference screenshots
 
 install: $(INSTALLED)
 
@@ -22,8 +22,9 @@ train: $(INSTALLED)
 	mkdir -p runs
 	$(PYTHON) run.py --pipeline train --summary runs/train-summary.json $(ARGS)
 
-## Lint, then the fast test suite (tiny random BERT; `-m slow` runs the real-weights tests).
-test: $(INSTALLED) lint
+## Lint, build the docs strictly, then the fast test suite (tiny random BERT; `-m slow` runs
+## the real-weights tests).
+test: $(INSTALLED) lint docs
 	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest $(ARGS)
 
 lint: $(INSTALLED)
@@ -33,3 +34,16 @@ lint: $(INSTALLED)
 format: $(INSTALLED)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+## The documentation site, into site/: a broken link or anchor, or a page left out of the nav,
+## fails the build.
+docs: $(INSTALLED)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+## Rewrite docs/configuration.md from the settings models (tests/test_docs.py checks it).
+docs-reference: $(INSTALLED)
+	$(PYTHON) docs/config_reference.py
+
+## The dashboard test, saving its screenshots into docs/images/ (needs chromium, chromium-driver).
+screenshots: $(INSTALLED)
+	STACKPORT_SCREENSHOTS_DIR=docs/images HF_HUB_OFFLINE=1 $(PYTHON) -m pytest tests/test_dashboard.py

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import sys
 import tomllib
@@ -17,6 +18,9 @@ import yaml
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Great Expectations logs some 200 INFO lines while it loads (`Skipping registering function`,
+# `Loading 'datasources'`); validate_data logs what matters. Keep GX's warnings and errors.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 from textmodels.tasks import Task  # noqa: E402
 
@@ -35,10 +39,18 @@ LOCAL_STACK = "local"
 
 EXAMPLES = """\b
 Examples:
-  python run.py --pipeline train
+  python run.py                      # BBC News, MiniLM-L6
   python run.py --data reviews.csv --text-column review --label-column stars
-  python run.py --data folder-with-train-validation-test/ --summary summary.json
+  python run.py --data train-validation-test-folder/ --summary out.json
+  python run.py --task ner --data conll-folder/ \\
+                --config configs/ner-conll2003.yaml
+  python run.py --pipeline deploy    # the production model version
+  python run.py --pipeline deploy --model-version latest
   python run.py --stack azure --image myregistry.azurecr.io/stackport:0.1.0
+
+\b
+Docs: docs/index.md (`make docs` builds the site); every configuration
+key: docs/configuration.md; errors and fixes: docs/troubleshooting.md.
 """
 
 
@@ -96,8 +108,14 @@ Examples:
     default=None,
     help="What to train. Default: from the config (classification).",
 )
-@click.option("--text-column", default=None, help="Column holding the text. Default: text.")
-@click.option("--label-column", default=None, help="Column holding the label. Default: label.")
+@click.option(
+    "--text-column", default=None, help="Column holding the text (ner: tokens). Default: text."
+)
+@click.option(
+    "--label-column",
+    default=None,
+    help="Column holding the label (multilabel: labels; ner: tags). Default: label.",
+)
 @click.option(
     "--model",
     "base_model",
@@ -108,7 +126,8 @@ Examples:
 @click.option(
     "--model-version",
     default=None,
-    help="deploy: the model version (a number, name or stage) to serve. Default: production.",
+    help="deploy: the model version to serve, a number or a stage (production, staging, "
+    "latest). Default: production.",
 )
 @click.option("--no-cache", is_flag=True, help="Run every step again instead of reusing results.")
 @click.option(
@@ -133,7 +152,20 @@ def main(
     no_cache: bool,
     summary_file: Path | None,
 ) -> None:
-    """Fine-tune, register and serve transformer text models with typed ZenML pipelines."""
+    """Fine-tune, register and serve transformer text models with typed ZenML pipelines.
+
+    \b
+    --pipeline train: validate the data, split, tokenize, search hyper-
+      parameters (Optuna), fine-tune, evaluate beside a TF-IDF baseline,
+      export to ONNX, quantize to int8, benchmark, register the model
+      version and promote it when its gates pass.
+    --pipeline deploy: build a BentoML bento of a model version and serve
+      it on this machine.
+
+    The log names each step as it runs and says what it did; the end of a
+    run prints the test metrics, the model version, the promotion decision
+    and where the artifacts are. `zenml login --local` opens the dashboard.
+    """  # noqa: D301 - \b is click's no-rewrap marker, not an escape to keep
     config = yaml.safe_load((config_file or DEFAULT_CONFIGS[pipeline_name]).read_text())
     enable_cache = config.get("enable_cache", True) and not no_cache
     parameters = config.get("parameters", {})
@@ -206,6 +238,7 @@ def main(
         raise click.ClickException(f"No run was created. {error or ''}".strip())
     summary = summarize_run(run, error=error)
     report(summary)
+    report_locations(client, summary)
     if summary_file:
         summary_file.write_text(json.dumps(summary, indent=2))
         click.echo(f"Summary written to {summary_file}")
@@ -277,6 +310,17 @@ def stack_run_options(stack_name: str, image: str | None) -> dict:
     if image:
         docker.update(parent_image=image, skip_build=True)
     return options
+
+
+def report_locations(client: Client, summary: dict) -> None:
+    """Where the run's artifacts went and how to look at the run in the dashboard."""
+    from zenml.enums import StoreType
+
+    click.echo(f"Artifacts: {client.active_stack.artifact_store.path} (URIs: --summary)")
+    if client.zen_store.type == StoreType.REST:
+        click.echo(f"Dashboard: {client.zen_store.url} (run {summary['run_name']})")
+    else:
+        click.echo("Dashboard: run `zenml login --local` and open the run (docs/dashboard.md)")
 
 
 def report(summary: dict) -> None:
