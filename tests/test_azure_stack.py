@@ -23,6 +23,7 @@ from zenml.stack import Stack
 from zenml.utils import source_utils
 
 import run
+from pipelines.training import training_pipeline
 from stacks.azureml_mlflow import AzureMLMLflowTrackerConfig
 from stacks.registration import (
     InvalidComponentsError,
@@ -147,9 +148,30 @@ def test_run_py_without_settings_prints_the_error_and_exits_non_zero(no_settings
     assert Client().active_stack_model.id == active
 
 
-def test_run_py_reports_a_run_that_never_started_without_an_older_runs_summary(tmp_path):
-    # On the azure stack an image build or a submission can fail before ZenML creates a run;
-    # an invalid parameter does the same, cheaply, on the active (local) stack.
+def test_run_py_reports_a_run_that_never_started_without_an_older_runs_summary(
+    tmp_path, monkeypatch
+):
+    # On the azure stack an image build or the AzureML job submission can fail before ZenML
+    # creates a run. The submission crosses the network boundary to Azure, which this machine
+    # cannot reach, so it is the one part replaced here: the pipeline call raises as it would.
+    def submission_refused(**options):
+        def submit(**parameters):
+            raise RuntimeError("AzureML refused the job: quota exceeded")
+
+        return submit
+
+    monkeypatch.setattr(training_pipeline, "with_options", submission_refused)
+    summary_file = tmp_path / "summary.json"
+
+    result = CliRunner().invoke(run.main, ["--summary", str(summary_file)], catch_exceptions=False)
+
+    assert result.exit_code == 1
+    assert "Error: No run was created. RuntimeError: AzureML refused the job" in result.output
+    assert "Traceback" not in result.output
+    assert not summary_file.exists()
+
+
+def test_run_py_refuses_an_invalid_config_before_any_run(tmp_path):
     config = yaml.safe_load((REPO_ROOT / "configs" / "train.yaml").read_text())
     config["parameters"]["training"]["epochs"] = "many"
     config_file = tmp_path / "train.yaml"
@@ -160,7 +182,8 @@ def test_run_py_reports_a_run_that_never_started_without_an_older_runs_summary(t
     result = CliRunner().invoke(run.main, arguments, catch_exceptions=False)
 
     assert result.exit_code == 1
-    assert "Error: No run was created. ValueError: Invalid" in result.output
+    assert result.output.startswith(f"Error: {config_file}: 1 validation error")
+    assert "TrainingSettings\nepochs\n  Input should be a valid integer" in result.output
     assert "Traceback" not in result.output
     assert not summary_file.exists()
 
