@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,15 @@ def test_tokenizer_truncates_to_max_length_and_pads_dynamically(fine_tuned, onnx
     assert mixed_batch["input_ids"].shape == (2, MAX_LENGTH)
     assert mixed_batch["attention_mask"][0].sum() == short_length
     assert set(mixed_batch) == {"input_ids", "attention_mask", "token_type_ids"}
+
+
+def test_quantization_does_not_flood_the_log(onnx_fp32: OnnxModel, tmp_path, caplog):
+    with caplog.at_level(logging.INFO):
+        quantize_onnx_model(onnx_fp32, tmp_path / "int8", QuantizationSettings())
+        assert logging.getLogger().level == logging.INFO  # restored
+
+    root_info = [r for r in caplog.records if r.name == "root" and r.levelno < logging.WARNING]
+    assert not root_info  # without the guard: a line per tensor ("Quantization parameters ...")
 
 
 def test_external_data_is_exported_sealed_and_quantized(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -160,6 +162,18 @@ QUANTIZERS: dict[QuantizationMode, Quantizer] = {
 }
 
 
+@contextmanager
+def _root_logger_level(level: int) -> Iterator[None]:
+    """Raise the root logger's level for the block; ONNX Runtime's quantizer logs through it."""
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(max(level, previous))
+    try:
+        yield
+    finally:
+        root.setLevel(previous)
+
+
 def quantize_onnx_model(
     model: OnnxModel,
     directory: Path,
@@ -181,7 +195,8 @@ def quantize_onnx_model(
     if settings.mode is QuantizationMode.STATIC_INT8 and not calibration_texts:
         raise ValueError("Static quantization needs calibration texts.")
     directory.mkdir(parents=True, exist_ok=True)
-    QUANTIZERS[settings.mode](model, directory / MODEL_FILENAME, settings, calibration_texts)
+    with _root_logger_level(logging.WARNING):  # ONNX Runtime logs a line per tensor at INFO
+        QUANTIZERS[settings.mode](model, directory / MODEL_FILENAME, settings, calibration_texts)
     shutil.copyfile(model.tokenizer_path, directory / TOKENIZER_FILENAME)
     return seal_onnx_model(
         directory,
