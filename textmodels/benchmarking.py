@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel, Field, model_validator
+from tqdm.auto import tqdm
 
 from textmodels.inference import (
     POST_PROCESSORS,
@@ -264,7 +265,7 @@ def run_benchmark(
     for runtime in runtimes:
         for batch in text_batches[: settings.warmup_batches]:
             runtime.predict(batch)
-    for _ in range(settings.repeats):
+    for _ in tqdm(range(settings.repeats), desc="Benchmark rounds", unit="round"):
         for runtime in runtimes:
             latencies[runtime.name] += [_timed(runtime, [text])[0] for text in single_texts]
             timed_batches = [_timed(runtime, batch) for batch in text_batches]

@@ -14,6 +14,7 @@ import torch
 from onnx.external_data_helper import uses_external_data
 from pydantic import BaseModel, Field
 from tokenizers import Tokenizer
+from tqdm.auto import tqdm
 from transformers import BatchEncoding, PreTrainedTokenizerBase
 
 from textmodels.inference import OnnxPredictor, Text, WordSpans, batches, word_lists
@@ -232,7 +233,8 @@ def max_logit_difference(
     """
     predictor = OnnxPredictor(onnx_model)
     difference = 0.0
-    for texts_batch in batches(texts, PARITY_BATCH_SIZE):
+    text_batches = batches(texts, PARITY_BATCH_SIZE)
+    for texts_batch in tqdm(text_batches, desc="ONNX parity check", unit="batch"):
         batch = predictor.encode(texts_batch)
         actual = predictor.session.run(None, batch.inputs)[0]
         expected = pytorch_logits(
