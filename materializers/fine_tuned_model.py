@@ -6,15 +6,17 @@ import json
 import os
 from typing import Any, ClassVar
 
-from zenml.enums import ArtifactType
+from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import DType, MetadataType, StorageSize
 from zenml.utils import io_utils
 
+from materializers.html_summary import summary_page
 from textmodels.modeling import FineTunedModel
 from textmodels.tasks import Task
 
 MANIFEST_FILENAME = "stackport_model.json"
+CARD_FILENAME = "model_card.html"
 WEIGHTS_PATTERN = "*.safetensors"
 
 
@@ -59,3 +61,33 @@ class FineTunedModelMaterializer(BaseMaterializer):
             "dtype": DType(str(data.model.dtype)),
             "weights_size": StorageSize(weights_size),
         }
+
+    def save_visualizations(self, data: FineTunedModel) -> dict[str, VisualizationType]:
+        """Write an HTML card: task, architecture, size and labels (with thresholds)."""
+        card_uri = os.path.join(self.uri, CARD_FILENAME)
+        with self.artifact_store.open(card_uri, "w") as file:
+            file.write(model_card_html(data))
+        return {card_uri: VisualizationType.HTML}
+
+
+def model_card_html(model: FineTunedModel) -> str:
+    """A self-contained page describing the fine-tuned model."""
+    config = model.model.config
+    labels = model.label_names
+    if model.label_thresholds is not None:
+        labels = [
+            f"{name} (threshold {threshold:g})"
+            for name, threshold in zip(labels, model.label_thresholds, strict=True)
+        ]
+    facts = {
+        "task": str(model.task),
+        "architecture": type(model.model).__name__,
+        "model type": config.model_type,
+        "parameters": f"{model.model.num_parameters():,}",
+        "layers × hidden size": f"{config.num_hidden_layers} × {config.hidden_size}",
+        "dtype": str(model.model.dtype),
+        "tokenizer": f"{type(model.tokenizer).__name__}, {len(model.tokenizer):,} tokens",
+        "labels": ", ".join(labels),
+        "files": f"safetensors weights, tokenizer and config JSON, {MANIFEST_FILENAME}",
+    }
+    return summary_page(f"Fine-tuned model ({model.task})", facts)

@@ -14,6 +14,7 @@ from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType, StorageSize
 
+from materializers.html_summary import summary_page
 from textmodels.onnx_model import (
     MANIFEST_FILENAME,
     MODEL_FILENAME,
@@ -22,12 +23,6 @@ from textmodels.onnx_model import (
 )
 
 SUMMARY_FILENAME = "summary.html"
-SUMMARY_STYLE = (
-    "body{font-family:sans-serif;font-size:14px;margin:1em}"
-    "table{border-collapse:collapse;margin-bottom:1em}"
-    "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-    "code{font-size:12px}"
-)
 
 
 class OnnxModelMaterializer(BaseMaterializer):
@@ -105,22 +100,15 @@ def summary_html(model: OnnxModel) -> str:
         )
     if model.split_into_words:
         facts["input"] = "words: each tagged on its first sub-word"
-    rows = "".join(
-        f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
-        for name, value in facts.items()
-    )
     files = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{(model.directory / name).stat().st_size:,}</td>"
         f"<td><code>{digest}</code></td></tr>"
         for name, digest in model.file_sha256.items()
     )
-    title = f"ONNX model ({html.escape(str(model.quantization))})"
-    return (
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{SUMMARY_STYLE}</style></head><body><h2>{title}</h2>"
-        f"<table>{rows}</table>"
-        "<table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>"
-        f"{files}</table></body></html>"
+    return summary_page(
+        f"ONNX model ({model.quantization})",
+        facts,
+        f"<table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>{files}</table>",
     )
 
 

@@ -270,6 +270,23 @@ def test_fine_tuned_model_metadata(
     assert metadata["weights_size"] > 4 * parameters * 0.99
 
 
+def test_fine_tuned_model_card(
+    fine_tuned_model: FineTunedModel, artifact_store: LocalArtifactStore
+) -> None:
+    uri = artifact_uri(artifact_store, "model")
+    materializer = FineTunedModelMaterializer(uri, artifact_store)
+    materializer.save(fine_tuned_model)
+
+    assert materializer.save_visualizations(fine_tuned_model) == {
+        f"{uri}/model_card.html": VisualizationType.HTML
+    }
+    page = Path(uri, "model_card.html").read_text()
+    parameters = fine_tuned_model.model.num_parameters()
+    assert "<h2>Fine-tuned model (classification)</h2>" in page
+    assert f"<th>parameters</th><td>{parameters:,}</td>" in page
+    assert f"<th>labels</th><td>{', '.join(MODEL_LABELS)}</td>" in page
+
+
 def test_evaluation_report_round_trip_and_metadata(
     evaluation_report: EvaluationReport, artifact_store: LocalArtifactStore
 ) -> None:
@@ -390,7 +407,7 @@ def test_benchmark_report_round_trip_metadata_and_visualizations(
     ("fixture_name", "materializer_class", "visualization_types"),
     [
         ("tokenized_dataset", TokenizedDatasetMaterializer, [VisualizationType.HTML]),
-        ("fine_tuned_model", FineTunedModelMaterializer, []),
+        ("fine_tuned_model", FineTunedModelMaterializer, [VisualizationType.HTML]),
         ("onnx_model", OnnxModelMaterializer, [VisualizationType.HTML]),
         (
             "benchmark_report",
