@@ -56,6 +56,7 @@ def trained_model(summary: dict) -> FineTunedModel:
     for name in ("validate_data", "train_model", "evaluate_model", "evaluate_baseline"):
         assert steps[name].status.value == "completed", name
     assert set(summary["baseline_metrics"]) == set(summary["metrics"])
+    assert summary["hpo"]["trials"] == {"PRUNED": 1, "COMPLETE": 2}  # tiny_config forces one
     return steps["train_model"].outputs["model"][0].load()
 
 
