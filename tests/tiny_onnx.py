@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer
 
 from textmodels.modeling import FineTunedModel
 from textmodels.onnx_export import export_to_onnx
@@ -21,18 +20,10 @@ def tiny_model(
 ) -> FineTunedModel:
     """The tiny BERT with a random head for `task` (seeded); multilabel: with thresholds."""
     torch.manual_seed(seed)
-    spec = task_spec(task)
-    model = spec.model_class.from_pretrained(
-        tiny_bert_path,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={name: index for index, name in enumerate(label_names)},
-        problem_type=spec.problem_type,
-    )
-    if spec.tune_thresholds is not None:
-        model.config.label_thresholds = MULTILABEL_THRESHOLDS[: len(label_names)]
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
-    return FineTunedModel(model=model, tokenizer=tokenizer, task=task)
+    model = FineTunedModel.with_new_head(tiny_bert_path, task, label_names)
+    if task_spec(task).tune_thresholds is not None:
+        model.model.config.label_thresholds = MULTILABEL_THRESHOLDS[: len(label_names)]
+    return model
 
 
 def tiny_onnx_model(

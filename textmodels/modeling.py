@@ -85,6 +85,32 @@ class FineTunedModel:
         )
 
     @classmethod
+    def with_new_head(
+        cls,
+        base_model: str | Path,
+        task: Task,
+        label_names: list[str],
+        ignore_mismatched_sizes: bool = False,
+    ) -> FineTunedModel:
+        """`base_model` with a new, randomly initialised head of `task` for `label_names`.
+
+        Seed torch first for a reproducible head. `ignore_mismatched_sizes` replaces a head
+        that `base_model` already has for other labels instead of refusing it.
+        """
+        spec = task_spec(task)
+        model = spec.model_class.from_pretrained(
+            base_model,
+            local_files_only=True,
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={name: index for index, name in enumerate(label_names)},
+            problem_type=spec.problem_type,
+            ignore_mismatched_sizes=ignore_mismatched_sizes,
+        )
+        tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=True)
+        return cls(model=model, tokenizer=tokenizer, task=task)
+
+    @classmethod
     def load(cls, directory: str | Path, task: Task) -> FineTunedModel:
         """Read a model written by `save` (or any local Hugging Face model folder)."""
         return cls(

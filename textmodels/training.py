@@ -10,7 +10,6 @@ import pyarrow as pa
 import torch
 from pydantic import BaseModel, Field
 from transformers import (
-    AutoTokenizer,
     EarlyStoppingCallback,
     EvalPrediction,
     Trainer,
@@ -69,15 +68,8 @@ def fine_tune(
     spec = task_spec(dataset.task)
     label_names = dataset.label_names
     validation = dataset.splits["validation"]
-    tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=True)
-    model = spec.model_class.from_pretrained(
-        base_model,
-        local_files_only=True,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={name: index for index, name in enumerate(label_names)},
-        problem_type=spec.problem_type,
-    )
+    untrained = FineTunedModel.with_new_head(base_model, dataset.task, label_names)
+    tokenizer = untrained.tokenizer
 
     def thresholds(logits: np.ndarray) -> list[float] | None:
         return spec.tune_thresholds(logits, validation) if spec.tune_thresholds else None
@@ -111,7 +103,7 @@ def fine_tune(
         dataloader_num_workers=0,
     )
     trainer = Trainer(
-        model=model,
+        model=untrained.model,
         args=arguments,
         train_dataset=ArrowTorchDataset(dataset.splits["train"]),
         eval_dataset=ArrowTorchDataset(validation),
