@@ -11,17 +11,12 @@ from matplotlib.figure import Figure
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.metadata.metadata_types import MetadataType
 
+from materializers.html_summary import FIGURES_TABLE_STYLE
 from materializers.pydantic_json import PydanticJsonMaterializer
 from textmodels.benchmarking import BenchmarkReport
 
 TABLE_FILENAME = "benchmark.html"
 PLOT_FILENAME = "benchmark.png"
-TABLE_STYLE = (
-    "body{font-family:sans-serif;font-size:14px;margin:1em}"
-    "table{border-collapse:collapse;margin-bottom:1em}"
-    "th,td{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-    "th:first-child,td:first-child{text-align:left}"
-)
 
 
 class BenchmarkReportMaterializer(PydanticJsonMaterializer):
@@ -57,7 +52,7 @@ def benchmark_html(report: BenchmarkReport) -> str:
     )
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Inference benchmark</title>'
-        f"<style>{TABLE_STYLE}</style></head><body><h2>Inference benchmark</h2>"
+        f"<style>{FIGURES_TABLE_STYLE}</style></head><body><h2>Inference benchmark</h2>"
         f"<table><tr>{header}</tr>{body}</table>"
         f"<p>{html.escape(report.conditions())}</p></body></html>"
     )

@@ -11,17 +11,12 @@ from matplotlib.figure import Figure
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.metadata.metadata_types import MetadataType
 
+from materializers.html_summary import FIGURES_TABLE_STYLE
 from materializers.pydantic_json import PydanticJsonMaterializer
 from textmodels.evaluation import EvaluationReport
 
 CONFUSION_MATRIX_FILENAME = "confusion_matrix.png"
 METRICS_FILENAME = "metrics.html"
-METRICS_STYLE = (
-    "body{font-family:sans-serif;font-size:14px;margin:1em}"
-    "table{border-collapse:collapse;margin-bottom:1em}"
-    "th,td{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-    "th:first-child,td:first-child{text-align:left}"
-)
 
 
 class EvaluationReportMaterializer(PydanticJsonMaterializer):
@@ -100,7 +95,7 @@ def metrics_html(report: EvaluationReport) -> str:
     title = html.escape(report_title(report))
     return (
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{METRICS_STYLE}</style></head><body><h2>{title}</h2>"
+        f"<style>{FIGURES_TABLE_STYLE}</style></head><body><h2>{title}</h2>"
         f"<table><tr><th>metric</th><th>value</th></tr>{headline}</table>"
         "<table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th>"
         f"<th>support</th></tr>{per_class}</table></body></html>"

@@ -1,14 +1,20 @@
-"""Small self-contained HTML pages that summarize an artifact in the ZenML dashboard."""
+"""The look of every HTML visualization, and a one-table summary page of an artifact."""
 
 from __future__ import annotations
 
 import html
 
-SUMMARY_STYLE = (
+PAGE_STYLE = (
     "body{font-family:sans-serif;font-size:14px;margin:1em}"
     "table{border-collapse:collapse;margin-bottom:1em}"
-    "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-    "code{font-size:12px}"
+)
+# Tables of text (facts, token previews), and tables of figures with a name column first.
+TEXT_TABLE_STYLE = (
+    PAGE_STYLE + "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}code{font-size:12px}"
+)
+FIGURES_TABLE_STYLE = (
+    PAGE_STYLE + "th,td{border:1px solid #ccc;padding:2px 8px;text-align:right}"
+    "th:first-child,td:first-child{text-align:left}"
 )
 
 
@@ -21,6 +27,6 @@ def summary_page(title: str, facts: dict[str, str], more_html: str = "") -> str:
     title = html.escape(title)
     return (
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{SUMMARY_STYLE}</style></head><body><h2>{title}</h2>"
+        f"<style>{TEXT_TABLE_STYLE}</style></head><body><h2>{title}</h2>"
         f"<table>{rows}</table>{more_html}</body></html>"
     )

@@ -8,17 +8,12 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.metadata.metadata_types import MetadataType, StorageSize
 
+from materializers.html_summary import FIGURES_TABLE_STYLE
 from materializers.pydantic_json import PydanticJsonMaterializer
 from textmodels.quantization import QuantizationReport
 
 PAGE_FILENAME = "quantization.html"
-PAGE_STYLE = (
-    "body{font-family:sans-serif;font-size:14px;margin:1em}"
-    "table{border-collapse:collapse;margin-bottom:1em}"
-    "th,td{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-    "th:first-child,td:first-child{text-align:left}"
-    ".int8{color:#1a7f37}.fp32{color:#b35900}"
-)
+GATE_STYLE = FIGURES_TABLE_STYLE + ".int8{color:#1a7f37}.fp32{color:#b35900}"
 
 
 class QuantizationReportMaterializer(PydanticJsonMaterializer):
@@ -61,7 +56,7 @@ def quantization_html(report: QuantizationReport) -> str:
     weights = f"{report.weight_type}, {'per channel' if report.per_channel else 'per tensor'}"
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Quantization gate</title>'
-        f"<style>{PAGE_STYLE}</style></head><body><h2>Quantization gate: deploy "
+        f"<style>{GATE_STYLE}</style></head><body><h2>Quantization gate: deploy "
         f'<span class="{report.deployable}">{report.deployable}</span></h2>'
         f"<p>{html.escape(report.reason)}.</p>"
         f"<table><tr><th>model</th><th>test {metric}</th><th>size (MB)</th></tr>{rows}</table>"

@@ -15,6 +15,7 @@ from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 from zenml.utils import io_utils
 
+from materializers.html_summary import TEXT_TABLE_STYLE
 from textmodels.tasks import Task
 from textmodels.tokenization import TokenizedDataset
 
@@ -24,12 +25,6 @@ PREVIEW_ROWS = 5
 PREVIEW_TOKENS = 12
 # Split names become file names, so they must not carry path separators or dots.
 SPLIT_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
-PREVIEW_STYLE = (
-    "body{font-family:sans-serif;font-size:14px;margin:1em}"
-    "table{border-collapse:collapse;margin-bottom:1em}"
-    "th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-    "code{font-size:12px}"
-)
 
 
 def split_filename(split: str) -> str:
@@ -130,7 +125,7 @@ def preview_html(data: TokenizedDataset) -> str:
         )
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Tokenized dataset</title>'
-        f"<style>{PREVIEW_STYLE}</style></head><body>{''.join(sections)}</body></html>"
+        f"<style>{TEXT_TABLE_STYLE}</style></head><body>{''.join(sections)}</body></html>"
     )
 
 
