@@ -232,8 +232,8 @@ def word_tags(
     return tags, scores
 
 
-def tag_type(tag: str) -> str | None:
-    """`PER` for `B-PER` and `I-PER`; None for `O`."""
+def entity_type(tag: str) -> str | None:
+    """`PER` for `B-PER` and `I-PER`; None for `O` and for anything that is not IOB2."""
     return tag[2:] if len(tag) > 2 and tag[:2] in ("B-", "I-") else None
 
 
@@ -246,7 +246,7 @@ def entity_word_ranges(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     ranges: list[tuple[str, int, int]] = []
     previous = None
     for index, tag in enumerate(tags):
-        kind = tag_type(tag)
+        kind = entity_type(tag)
         if kind is not None and (tag.startswith("B-") or kind != previous):
             ranges.append((kind, index, index + 1))
         elif kind is not None:

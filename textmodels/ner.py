@@ -50,14 +50,13 @@ from textmodels.data_sources import (
     read_source,
 )
 from textmodels.evaluation import EvaluationReport, per_class_metrics
-from textmodels.inference import word_windows
+from textmodels.inference import OUTSIDE, entity_type, word_windows
 from textmodels.settings import DataSettings
 
 if TYPE_CHECKING:
     from textmodels.inference import EntityPrediction
     from textmodels.validation import ValidationSettings
 
-OUTSIDE = "O"
 DOCUMENT_START = "-DOCSTART-"
 CONLL_EXTENSIONS = (".conll", ".txt", ".iob", ".iob2", ".bio")
 IGNORED_LABEL = -100
@@ -66,13 +65,6 @@ ENTITY_TYPES = LabelWording(noun="entity type", kind="entity type", unit="mentio
 SHOWN_LINES = 5
 # CoNLL columns are separated by spaces or tabs; other white space belongs to the token.
 COLUMN_SEPARATOR = re.compile(r"[ \t]+")
-
-
-def entity_type(tag: str) -> str | None:
-    """`PER` for `B-PER` and `I-PER`; None for `O` and for anything that is not IOB2."""
-    if len(tag) > 2 and tag[:2] in ("B-", "I-"):
-        return tag[2:]
-    return None
 
 
 def iob2_problem(tags: Sequence[str]) -> str | None:
