@@ -169,17 +169,6 @@ def main(
     config = yaml.safe_load((config_file or DEFAULT_CONFIGS[pipeline_name]).read_text())
     enable_cache = config.get("enable_cache", True) and not no_cache
     parameters = config.get("parameters", {})
-    if pipeline_name == "train":
-        parameters = apply_overrides(
-            parameters,
-            {
-                ("data", "source"): data,
-                ("data", "task"): task,
-                ("data", "text_column"): text_column,
-                ("data", "label_column"): label_column,
-                ("model", "base_model"): str(Path(base_model).resolve()) if base_model else None,
-            },
-        )
 
     from zenml.client import Client
 
@@ -195,6 +184,16 @@ def main(
     )
 
     if pipeline_name == "train":
+        parameters = apply_overrides(
+            parameters,
+            {
+                ("data", "source"): data,
+                ("data", "task"): task,
+                ("data", "text_column"): text_column,
+                ("data", "label_column"): label_column,
+                ("model", "base_model"): str(Path(base_model).resolve()) if base_model else None,
+            },
+        )
         try:
             parameters = validated_parameters(training_pipeline, parameters)
         except ValueError as invalid:
