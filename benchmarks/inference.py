@@ -79,7 +79,14 @@ def load_model(folder: Path, task: Task, label_names: list[str]) -> tuple[FineTu
 @click.option("--data", default=None, help="The task's data; default: bundled BBC News.")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
-@click.option("--max-length", default=128, show_default=True, help="Tokens per text.")
+@click.option("--max-length", default=128, show_default=True, help="Tokens per window.")
+@click.option(
+    "--max-windows",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Windows of a long text a classifier reads (the model's `model.max_windows`).",
+)
 @click.option("--texts", default=256, show_default=True, help="Test texts sampled (at most).")
 @click.option("--latency-texts", default=64, show_default=True, help="Timed at batch 1.")
 @click.option("--batch-size", default=32, show_default=True)
@@ -116,6 +123,7 @@ def main(
     text_column: str,
     label_column: str,
     max_length: int,
+    max_windows: int,
     texts: int,
     latency_texts: int,
     batch_size: int,
@@ -155,7 +163,7 @@ def main(
     )
     train_texts = splits["train"]["text"].tolist()
 
-    fp32 = export_to_onnx(model, workdir / "fp32", max_length, export.opset)
+    fp32 = export_to_onnx(model, workdir / "fp32", max_length, export.opset, max_windows)
     validation_texts = parity_texts(splits["validation"], export.parity_samples)
     difference = check_parity(model, fp32, validation_texts, export.parity_tolerance)
     click.echo(f"ONNX opset {fp32.opset} export: max |logit difference| {difference:.3g}")

@@ -10,7 +10,11 @@ on the machine touches them alike. Besides requests per second and latency, the 
 requests per CPU-second of the server's processes: how much work a request costs, whatever
 share of the cores the server got from the other programs on the machine.
 
-    .venv/bin/python benchmarks/serving.py [--requests 300] [--clients 1,16,64]
+With `--max-windows N` the bento reads up to N windows of 128 tokens of each article (as the
+default BBC model does, `model.max_windows`) and the baseline pipeline truncates at the same
+number of tokens, N x 128 (at most BERT's 512), so that both servers read as much of a text.
+
+    .venv/bin/python -m benchmarks.serving [--requests 300] [--clients 1,16,64] [--max-windows 4]
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ def bento_server(onnx_model: OnnxModel, work: Path, port: int) -> Iterator[Serve
 
 
 @contextmanager
-def baseline_server(model_directory: Path, port: int) -> Iterator[Server]:
+def baseline_server(model_directory: Path, port: int, max_length: int) -> Iterator[Server]:
     """`benchmarks/baseline_app.py` under uvicorn, serving the PyTorch model."""
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "baseline_app:app", "--app-dir", "benchmarks"]
@@ -111,7 +115,7 @@ def baseline_server(model_directory: Path, port: int) -> Iterator[Server]:
         env={
             **os.environ,
             "BASELINE_MODEL_DIR": str(model_directory),
-            "BASELINE_MAX_LENGTH": str(MAX_LENGTH),
+            "BASELINE_MAX_LENGTH": str(max_length),
         },
     )
     try:
@@ -216,7 +220,14 @@ def markdown(results: dict[str, list[dict]]) -> str:
 @click.option("--requests", default=300, show_default=True, help="Timed requests per level.")
 @click.option("--rounds", default=3, show_default=True, help="Turns the servers take per level.")
 @click.option("--clients", default="1,16,64", show_default=True, help="Concurrency levels.")
-def main(requests: int, rounds: int, clients: str) -> None:
+@click.option(
+    "--max-windows",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 4),
+    help="Windows of 128 tokens the bento reads of a text; the baseline reads as many tokens.",
+)
+def main(requests: int, rounds: int, clients: str, max_windows: int) -> None:
     """Measure req/s and p50/p99 latency of the bento (int8, fp32) and the baseline."""
     frame, _ = read_bbc_news()
     texts = frame["text"].tolist()
@@ -227,14 +238,16 @@ def main(requests: int, rounds: int, clients: str) -> None:
         work = Path(work_dir)
         model = minilm_classifier(label_names)
         model.save(work / "pytorch")
-        fp32 = export_to_onnx(model, work / "fp32", MAX_LENGTH)
+        fp32 = export_to_onnx(model, work / "fp32", MAX_LENGTH, max_windows=max_windows)
         int8 = quantize_onnx_model(fp32, work / "int8", QuantizationSettings())
         del model
         with ExitStack() as servers:
             running = {
                 "bento, ONNX dynamic int8": servers.enter_context(bento_server(int8, work, PORT)),
                 "bento, ONNX fp32": servers.enter_context(bento_server(fp32, work, PORT + 1)),
-                BASELINE: servers.enter_context(baseline_server(work / "pytorch", PORT + 2)),
+                BASELINE: servers.enter_context(
+                    baseline_server(work / "pytorch", PORT + 2, MAX_LENGTH * max_windows)
+                ),
             }
             for count in clients.split(","):
                 for name, figures in measure(running, texts, int(count), requests, rounds).items():
@@ -243,7 +256,8 @@ def main(requests: int, rounds: int, clients: str) -> None:
     print(markdown(results))
     print(
         f"\n{requests} timed requests per server and level in {rounds} alternating rounds, one "
-        f"BBC News text each (max_length {MAX_LENGTH}); CPU: {cpu_description()}, "
+        f"BBC News text each (bento: up to {max_windows} windows of {MAX_LENGTH} tokens, "
+        f"baseline: {MAX_LENGTH * max_windows} tokens); CPU: {cpu_description()}, "
         f"{os.cpu_count()} cores; load average {load_before[0]:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after."
     )

@@ -48,6 +48,7 @@ class TokenizedDatasetMaterializer(BaseMaterializer):
             "tokenizer_fingerprint": data.tokenizer_fingerprint,
             "max_length": data.max_length,
             "task": str(data.task),
+            "max_windows": data.max_windows,
         }
         with self.get_temporary_directory(delete_at_exit=True) as temp_dir:
             for split, table in data.splits.items():
@@ -74,12 +75,14 @@ class TokenizedDatasetMaterializer(BaseMaterializer):
             tokenizer_fingerprint=manifest["tokenizer_fingerprint"],
             max_length=manifest["max_length"],
             task=Task(manifest["task"]),
+            max_windows=manifest["max_windows"],
         )
 
     def extract_metadata(self, data: TokenizedDataset) -> dict[str, MetadataType]:
-        """Rows, examples, label counts, truncation rate per split; `max_length`, the labels."""
+        """Rows, examples, label counts, truncation rate per split; the windows, the labels."""
         metadata: dict[str, MetadataType] = {
             "max_length": data.max_length,
+            "max_windows": data.max_windows,
             "task": str(data.task),
             "label_names": data.label_names,
         }

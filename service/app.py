@@ -50,7 +50,8 @@ class ModelMetadata(BaseModel):
     )
     metrics: dict[str, float]
     quantization: str
-    max_length: int
+    max_length: int = Field(description="Tokens per window of a text.")
+    max_windows: int = Field(description="Windows of a long text the prediction reads.")
     bentoml_model: str
 
 
@@ -126,6 +127,7 @@ class TextModelService:
             metrics=self.served_model.metrics,
             quantization=str(model.quantization),
             max_length=model.max_length,
+            max_windows=model.max_windows,
             bentoml_model=self.served_model.bentoml_model,
         )
 

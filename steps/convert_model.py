@@ -29,7 +29,7 @@ def convert_model(
 
     Args:
         model: The fine-tuned model (any task: sequence or token classification).
-        tokenized_dataset: Gives the `max_length` the model was trained with.
+        tokenized_dataset: Gives the `max_length` and `max_windows` the model was trained with.
         validation_set: Validation rows; `export.parity_samples` of their texts are compared.
         export: Opset and parity tolerance.
 
@@ -40,7 +40,11 @@ def convert_model(
         OnnxParityError: The largest logit difference exceeds `export.parity_tolerance`.
     """
     onnx_model = export_to_onnx(
-        model, step_output_directory(OUTPUT), tokenized_dataset.max_length, export.opset
+        model,
+        step_output_directory(OUTPUT),
+        tokenized_dataset.max_length,
+        export.opset,
+        tokenized_dataset.max_windows,
     )
     texts = parity_texts(validation_set, export.parity_samples)
     difference = check_parity(model, onnx_model, texts, export.parity_tolerance)

@@ -42,7 +42,7 @@ def promote_model(
         model_evaluation: The new model's test metrics.
         baseline_evaluation: The TF-IDF baseline's test metrics.
         test_set: The test rows, to evaluate production on.
-        model_settings: Maximum length for re-tokenizing with production's tokenizer.
+        model_settings: Maximum length and windows for re-tokenizing with production's tokenizer.
         promotion: The gates' thresholds.
 
     Returns:
@@ -67,6 +67,7 @@ def promote_model(
                 production_model.label_names,
                 model_settings.max_length,
                 production_model.task,
+                model_settings.max_windows,
             )
             production_metrics = production_model.evaluate(table, "test").metrics
         except Exception as error:  # noqa: BLE001 - recorded as the gate's reason

@@ -22,14 +22,14 @@ def tokenize_data(
     data: DataSettings,
     model: ModelSettings,
 ) -> Annotated[TokenizedDataset, "tokenized_dataset"]:
-    """Tokenize every split as the task encodes it, to `model.max_length` tokens, unpadded.
+    """Tokenize every split as the task encodes it, in windows of `model.max_length` tokens.
 
     Args:
         train_set: Training rows.
         validation_set: Validation rows.
         test_set: Test rows.
         data: The task.
-        model: The base model (whose tokenizer is used) and the maximum length.
+        model: The base model (whose tokenizer is used), the window length and count.
 
     Returns:
         The tokenized splits.
@@ -40,14 +40,15 @@ def tokenize_data(
         tokenizer,
         max_length=model.max_length,
         task=data.task,
+        max_windows=model.max_windows,
     )
     for split in dataset.splits:
         logger.info(
-            "%s: %d examples in %d rows, %.0f%% of rows truncated to %d tokens.",
+            "%s: %d examples in %d rows of up to %d tokens, %.0f%% of examples cut.",
             split,
             dataset.example_count(split),
             dataset.splits[split].num_rows,
-            100 * dataset.truncation_rate(split),
             dataset.max_length,
+            100 * dataset.truncation_rate(split),
         )
     return dataset

@@ -186,7 +186,13 @@ def test_tokenized_dataset_preview(
 
 def test_tokenized_dataset_preview_escapes_names(artifact_store: LocalArtifactStore) -> None:
     table = pa.table(
-        {"input_ids": [[2, 7, 3]], "attention_mask": [[1, 1, 1]], "labels": [0], "num_tokens": [3]},
+        {
+            "input_ids": [[2, 7, 3]],
+            "attention_mask": [[1, 1, 1]],
+            "labels": [0],
+            "num_tokens": [3],
+            "example_id": [0],
+        },
         schema=TOKENIZED_SCHEMA,
     )
     dataset = TokenizedDataset(

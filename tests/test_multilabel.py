@@ -144,7 +144,11 @@ def test_encoding_keeps_label_ids_and_the_collator_makes_them_multi_hot(tiny_ber
 
 
 def labels_table(label_ids: list[list[int]]) -> pa.Table:
-    return pa.table({"labels": label_ids}, schema=pa.schema([("labels", pa.list_(pa.int64()))]))
+    """One row (one window) per text."""
+    return pa.table(
+        {"labels": label_ids, "example_id": list(range(len(label_ids)))},
+        schema=pa.schema([("labels", pa.list_(pa.int64())), ("example_id", pa.int32())]),
+    )
 
 
 def logit(probability: float) -> float:

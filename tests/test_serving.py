@@ -372,6 +372,7 @@ def test_probes_and_metadata(task, client, onnx_model):
         "metrics": METRICS[task],
         "quantization": "fp32",
         "max_length": 64,
+        "max_windows": 1,
         "bentoml_model": metadata["bentoml_model"],
     }
     assert metadata["bentoml_model"].startswith(f"{tag_part(MODEL_NAMES[task])}-onnx:{VERSION}-")

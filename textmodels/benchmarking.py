@@ -1,8 +1,9 @@
 """Latency, throughput, accuracy and size of a model's runtimes on real test texts.
 
 Each runtime (PyTorch fp32, ONNX fp32, ONNX int8) turns texts into predictions end to end:
-tokenization (truncation to `max_length`, dynamic padding to the longest text of the batch),
-the forward pass and the task's post-processing (`textmodels.inference.POST_PROCESSORS`), and
+tokenization (truncation to `max_length`, or windows of it; dynamic padding to the longest
+row of the batch), the forward pass and the task's post-processing
+(`textmodels.inference.post_process`), and
 is scored by the task's metric (macro-F1; entity-F1 for NER). Runtimes are timed in turns
 within each repeat, so that changes in the machine's load touch all of them alike.
 """
@@ -21,20 +22,21 @@ import torch
 from pydantic import BaseModel, Field, model_validator
 from tqdm.auto import tqdm
 
+from textmodels.classification import encode_texts
 from textmodels.inference import (
-    POST_PROCESSORS,
     EncodedBatch,
     OnnxPredictor,
     Text,
     available_cores,
     batches,
+    post_process,
     texts_and_words,
 )
 from textmodels.modeling import FineTunedModel
 from textmodels.onnx_export import pytorch_logits, transformers_batch
 from textmodels.onnx_model import OnnxModel
 from textmodels.task_registry import task_spec
-from textmodels.tasks import Task
+from textmodels.tasks import EXAMPLE_ID_COLUMN, Task
 
 BASELINE_RUNTIME = "pytorch_fp32"
 CPU_FLAGS_OF_INTEREST = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -189,18 +191,30 @@ class Runtime:
 def pytorch_runtime(model: FineTunedModel, onnx_model: OnnxModel, threads: int) -> Runtime:
     """The PyTorch model in eager mode; sets torch's (process-wide) intra-op threads.
 
-    Texts are tokenized by the `transformers` tokenizer as `onnx_model` tokenizes them, and the
-    logits post-processed with `onnx_model`'s labels and thresholds.
+    Texts are tokenized by the `transformers` tokenizer as `onnx_model` tokenizes them (long
+    texts in windows as in training, when it reads several), and the logits post-processed
+    with `onnx_model`'s labels and thresholds.
     """
     torch.set_num_threads(threads)
     weights = model.model.state_dict().values()
 
     def predict(texts: Sequence[Text]) -> list[Any]:
         strings, words = texts_and_words(texts, onnx_model.split_into_words)
-        encoded = transformers_batch(model, strings, words, onnx_model.max_length)
+        row_texts = None
+        if words is None and onnx_model.max_windows > 1:
+            rows = encode_texts(
+                strings, model.tokenizer, onnx_model.max_length, onnx_model.max_windows
+            )
+            encoded = model.tokenizer.pad(
+                {name: rows[name] for name in ("input_ids", "attention_mask")},
+                return_tensors="pt",
+            )
+            row_texts = rows[EXAMPLE_ID_COLUMN]
+        else:
+            encoded = transformers_batch(model, strings, words, onnx_model.max_length)
         inputs = {name: tensor.numpy() for name, tensor in encoded.items()}
-        batch = EncodedBatch(strings, words, encoded.encodings, inputs)
-        return POST_PROCESSORS[model.task](pytorch_logits(model, encoded), batch, onnx_model)
+        batch = EncodedBatch(strings, words, encoded.encodings or [], inputs, row_texts=row_texts)
+        return post_process(pytorch_logits(model, encoded), batch, onnx_model)
 
     return Runtime(
         name=BASELINE_RUNTIME,

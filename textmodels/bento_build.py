@@ -263,7 +263,11 @@ def _build_in_store(request: BuildRequest) -> None:
             request.model_tag,
             module="stackport.onnx",
             labels={"task": str(model.task), "quantization": str(model.quantization)},
-            metadata={"label_names": model.label_names, "max_length": model.max_length},
+            metadata={
+                "label_names": model.label_names,
+                "max_length": model.max_length,
+                "max_windows": model.max_windows,
+            },
         ) as stored:
             for name in [MANIFEST_FILENAME, *model.file_sha256]:
                 shutil.copyfile(model.directory / name, Path(stored.path) / name)

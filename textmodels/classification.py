@@ -6,6 +6,7 @@ encoding is shared with multi-label classification.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,9 @@ from textmodels.checks import (
 )
 from textmodels.data_sources import LoadReport, read_bbc_news, read_source
 from textmodels.evaluation import EvaluationReport, classification_report
+from textmodels.inference import mean_by_text
 from textmodels.settings import DataSettings
+from textmodels.tasks import EXAMPLE_ID_COLUMN
 
 if TYPE_CHECKING:
     from textmodels.validation import ValidationSettings
@@ -66,20 +69,43 @@ def label_names(labels: Sequence[pd.Series]) -> list[str]:
 
 
 def encode_texts(
-    texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_length: int
+    texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_length: int, max_windows: int = 1
 ) -> dict[str, list]:
-    """Token ids and attention masks truncated to `max_length`, and token counts before it.
+    """Each text as up to `max_windows` consecutive windows of `max_length` tokens, one row each.
 
-    No padding is applied: batches are padded dynamically at training and inference time.
+    `example_id` gives each row's text (its position in `texts`); with one window a text is
+    truncated to `max_length`. `num_tokens` is a row's token count before truncation: the
+    window's length, and for a text's last row all its tokens from there on, so a row longer
+    than `max_length` marks a text that was cut. No padding is applied: batches are padded
+    dynamically at training and inference time.
     """
     texts = list(texts)
     full = tokenizer(texts, truncation=False, verbose=False)["input_ids"]
-    truncated = tokenizer(texts, truncation=True, max_length=max_length)
-    return {
-        "input_ids": truncated["input_ids"],
-        "attention_mask": truncated["attention_mask"],
-        "num_tokens": [len(ids) for ids in full],
+    windows = tokenizer(
+        texts, truncation=True, max_length=max_length, return_overflowing_tokens=True
+    )
+    capacity = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+    text_rows: dict[int, list[int]] = defaultdict(list)
+    for row, text in enumerate(windows["overflow_to_sample_mapping"]):
+        text_rows[text].append(row)
+    columns: dict[str, list] = {
+        "input_ids": [],
+        "attention_mask": [],
+        "num_tokens": [],
+        EXAMPLE_ID_COLUMN: [],
     }
+    for text in range(len(texts)):
+        kept = text_rows[text][:max_windows]
+        for index, row in enumerate(kept):
+            ids = windows["input_ids"][row]
+            is_last = index == len(kept) - 1
+            columns["input_ids"].append(ids)
+            columns["attention_mask"].append(windows["attention_mask"][row])
+            columns["num_tokens"].append(
+                len(full[text]) - index * capacity if is_last else len(ids)
+            )
+            columns[EXAMPLE_ID_COLUMN].append(text)
+    return columns
 
 
 def encode(
@@ -87,13 +113,24 @@ def encode(
     tokenizer: PreTrainedTokenizerBase,
     names: list[str],
     max_length: int,
+    max_windows: int = 1,
 ) -> dict[str, list]:
-    """The split's texts encoded, each with the index of its label in `names`."""
+    """The split's texts encoded (`encode_texts`), each row with the index of its text's label."""
     label_ids = {name: index for index, name in enumerate(names)}
-    return {
-        **encode_texts(frame["text"], tokenizer, max_length),
-        "labels": [label_ids[label] for label in frame["label"]],
-    }
+    encoded = encode_texts(frame["text"], tokenizer, max_length, max_windows)
+    labels = [label_ids[label] for label in frame["label"]]
+    return {**encoded, "labels": [labels[text] for text in encoded[EXAMPLE_ID_COLUMN]]}
+
+
+def text_logits(logits: np.ndarray, table: pa.Table) -> tuple[np.ndarray, list]:
+    """Each text's logits (the mean of its windows' rows) and its labels, in text order."""
+    texts = table.column(EXAMPLE_ID_COLUMN).to_numpy()
+    first_rows = np.unique(texts, return_index=True)[1]
+    labels = table.column("labels").to_pylist()
+    return (
+        mean_by_text(np.asarray(logits), texts, len(first_rows)),
+        [labels[row] for row in first_rows],
+    )
 
 
 def report(
@@ -104,11 +141,12 @@ def report(
     table: pa.Table,
     thresholds: Sequence[float] | None = None,
 ) -> EvaluationReport:
-    """The report of the highest-scoring label of every row against its true label."""
+    """The report of every text's highest-scoring label (`text_logits`) against its label."""
+    logits, true_ids = text_logits(logits, table)
     return classification_report(
         model_name,
         split,
         names,
-        true_ids=table.column("labels").to_pylist(),
-        predicted_ids=np.asarray(logits).argmax(axis=-1).tolist(),
+        true_ids=true_ids,
+        predicted_ids=logits.argmax(axis=-1).tolist(),
     )

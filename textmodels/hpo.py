@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 from transformers import TrainerCallback
 
 from textmodels.task_registry import task_spec
+from textmodels.tasks import EXAMPLE_ID_COLUMN
 from textmodels.tokenization import TokenizedDataset
 from textmodels.training import TrainingSettings, fine_tune
 
@@ -281,19 +283,15 @@ def _train_trial(
 
 
 def _subset_train(dataset: TokenizedDataset, fraction: float, seed: int) -> TokenizedDataset:
+    """The dataset with a seeded `fraction` of its training examples (all rows of each)."""
     if fraction >= 1.0:
         return dataset
     train = dataset.splits["train"]
-    size = max(1, int(fraction * train.num_rows))
-    keep = np.sort(np.random.default_rng(seed).permutation(train.num_rows)[:size])
-    splits = {**dataset.splits, "train": train.take(keep)}
-    return TokenizedDataset(
-        splits=splits,
-        label_names=dataset.label_names,
-        tokenizer_fingerprint=dataset.tokenizer_fingerprint,
-        max_length=dataset.max_length,
-        task=dataset.task,
-    )
+    examples = np.unique(train.column(EXAMPLE_ID_COLUMN).to_numpy())
+    size = max(1, int(fraction * len(examples)))
+    chosen = np.random.default_rng(seed).permutation(examples)[:size]
+    keep = np.flatnonzero(np.isin(train.column(EXAMPLE_ID_COLUMN).to_numpy(), chosen))
+    return replace(dataset, splits={**dataset.splits, "train": train.take(keep)})
 
 
 def _prepare_storage(storage: str) -> str:

@@ -5,6 +5,10 @@ Texts are tokenized with the model's `tokenizer.json` (truncation to the trainin
 session tuned for this machine's cores, and post-processed by the post-processor of the model's
 task. The ONNX evaluation, the benchmark and the serving code all predict through this module.
 
+A text classifier trained on windows (`OnnxModel.max_windows` > 1) reads a long text as up to
+that many consecutive windows of `max_length` tokens, one row each (`encode_text_windows`),
+and classifies it by the mean of their logits (`mean_by_text`), as it was evaluated in training.
+
 A word-level model (`OnnxModel.split_into_words`: NER) is trained on pre-split words (CoNLL
 tokens), each word tokenized on its own and tagged on its first sub-word. Raw text is split
 into words the way CoNLL splits it (`split_words`): white space separates words, and
@@ -113,6 +117,8 @@ class EncodedBatch:
         inputs: The graph's int64 inputs, padded to the longest row.
         windows: The text and words of each row, when texts are split into windows of words;
             None: one row per text, holding all its words (up to the truncation).
+        row_texts: The text of each row, when texts are split into windows of tokens; None:
+            one row per text (or windows of words, see `windows`).
     """
 
     texts: list[str]
@@ -120,6 +126,7 @@ class EncodedBatch:
     encodings: list[Encoding]
     inputs: dict[str, np.ndarray]
     windows: list[Window] | None = None
+    row_texts: list[int] | None = None
 
 
 def word_lists(texts: Sequence[str], words: Sequence[WordSpans]) -> list[list[str]]:
@@ -171,6 +178,14 @@ def word_windows(lengths: Sequence[int], capacity: int) -> Iterator[tuple[int, i
             start, used = index, 0
         used += length
     yield start, len(lengths)
+
+
+def mean_by_text(row_logits: np.ndarray, row_texts: Sequence[int], texts: int) -> np.ndarray:
+    """The mean logits of each text's rows: row `i` belongs to text `row_texts[i]`."""
+    sums = np.zeros((texts, *row_logits.shape[1:]), dtype=np.float64)
+    np.add.at(sums, np.asarray(row_texts), row_logits)
+    counts = np.bincount(np.asarray(row_texts), minlength=texts).reshape(-1, *[1] * (sums.ndim - 1))
+    return (sums / counts).astype(row_logits.dtype)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -298,6 +313,14 @@ POST_PROCESSORS: dict[Task, PostProcessor] = {
 }
 
 
+def post_process(row_logits: np.ndarray, batch: EncodedBatch, model: OnnxModel) -> list[Any]:
+    """One prediction per text of the batch from the logits of its rows."""
+    logits = row_logits
+    if batch.row_texts is not None:
+        logits = mean_by_text(row_logits, batch.row_texts, len(batch.texts))
+    return POST_PROCESSORS[model.task](logits, batch, model)
+
+
 def batches(texts: Sequence[Any], size: int) -> list[Sequence[Any]]:
     """Consecutive batches of at most `size` texts, in order."""
     return [texts[start : start + size] for start in range(0, len(texts), size)]
@@ -334,6 +357,9 @@ class OnnxPredictor:
         """
         self.model = model
         self.tokenizer = Tokenizer.from_file(str(model.tokenizer_path))
+        # Cuts a text into windows of `max_length` tokens (`Encoding.overflowing`), unpadded.
+        self.windowed = Tokenizer.from_file(str(model.tokenizer_path))
+        self.windowed.no_padding()
         # Counts each word's sub-words in a whole text, to split it into windows.
         self.untruncated = Tokenizer.from_file(str(model.tokenizer_path))
         self.untruncated.no_truncation()
@@ -393,6 +419,36 @@ class OnnxPredictor:
         encodings = self.tokenizer.encode_batch(rows, is_pretokenized=True)
         return EncodedBatch(strings, words, encodings, self.inputs(encodings), windows)
 
+    def encode_text_windows(self, texts: Sequence[str]) -> EncodedBatch:
+        """Tokenize a batch into up to `max_windows` consecutive windows of each text.
+
+        Each text gives one row per window, in order; the rows are padded to the longest.
+        """
+        strings, _ = texts_and_words(texts, split_into_words=False)
+        rows, row_texts = [], []
+        for text, encoding in enumerate(self.windowed.encode_batch(strings)):
+            windows = [encoding, *encoding.overflowing][: self.model.max_windows]
+            rows.extend(windows)
+            row_texts.extend([text] * len(windows))
+        padding = self.tokenizer.padding or {}
+        longest = max(len(row.ids) for row in rows)
+        for row in rows:
+            row.pad(
+                longest,
+                pad_id=padding.get("pad_id", 0),
+                pad_type_id=padding.get("pad_type_id", 0),
+                pad_token=padding.get("pad_token", "[PAD]"),
+            )
+        return EncodedBatch(strings, None, rows, self.inputs(rows), row_texts=row_texts)
+
+    def encode_for_prediction(self, texts: Sequence[Text]) -> EncodedBatch:
+        """The batch `predict` runs: windows of words, windows of tokens or one row per text."""
+        if self.model.split_into_words:
+            return self.encode_windows(texts)
+        if self.model.max_windows > 1:
+            return self.encode_text_windows(texts)
+        return self.encode(texts)
+
     def logits(self, texts: Sequence[Text]) -> np.ndarray:
         """The model's raw first output (logits) for a batch of texts, one truncated row each."""
         return self.session.run(None, self.encode(texts).inputs)[0]
@@ -400,12 +456,12 @@ class OnnxPredictor:
     def predict(self, texts: Sequence[Text]) -> list[Any]:
         """One prediction per text, post-processed for the model's task.
 
-        A word-level model runs the windows of all the batch's texts (`encode_windows`) at once.
+        The windows of all the batch's texts (of words, or of tokens when the model reads
+        several windows of a text) run at once.
         """
-        split = self.model.split_into_words
-        batch = self.encode_windows(texts) if split else self.encode(texts)
+        batch = self.encode_for_prediction(texts)
         logits = self.session.run(None, batch.inputs)[0]
-        return POST_PROCESSORS[self.model.task](logits, batch, self.model)
+        return post_process(logits, batch, self.model)
 
     def predict_batches(self, texts: Sequence[Text], batch_size: int) -> list[Any]:
         """Predictions for many texts, `batch_size` texts at a time, in order."""

@@ -35,10 +35,11 @@ from textmodels.checks import (
     label_text,
     rows_have,
 )
-from textmodels.classification import encode_texts
+from textmodels.classification import encode_texts, text_logits
 from textmodels.data_sources import LoadReport, cell_list, missing_source, read_source
 from textmodels.evaluation import EvaluationReport, per_class_metrics
 from textmodels.settings import DataSettings
+from textmodels.tasks import EXAMPLE_ID_COLUMN
 
 if TYPE_CHECKING:
     from textmodels.inference import MultilabelPrediction
@@ -144,15 +145,13 @@ def encode(
     tokenizer: PreTrainedTokenizerBase,
     names: list[str],
     max_length: int,
+    max_windows: int = 1,
 ) -> dict[str, list]:
-    """The split's texts encoded, each with the sorted indices of its labels in `names`."""
+    """The split's texts encoded (`encode_texts`), each row with its text's sorted label ids."""
     label_ids = {name: index for index, name in enumerate(names)}
-    return {
-        **encode_texts(frame["text"], tokenizer, max_length),
-        "labels": [
-            sorted(label_ids[label] for label in label_list(value)) for value in frame["label"]
-        ],
-    }
+    encoded = encode_texts(frame["text"], tokenizer, max_length, max_windows)
+    labels = [sorted(label_ids[label] for label in label_list(value)) for value in frame["label"]]
+    return {**encoded, "labels": [labels[text] for text in encoded[EXAMPLE_ID_COLUMN]]}
 
 
 class MultiLabelCollator:
@@ -187,12 +186,14 @@ def multi_hot(label_ids: Sequence[Sequence[int]], num_labels: int) -> np.ndarray
 
 
 def tune_thresholds(logits: np.ndarray, table: pa.Table) -> list[float]:
-    """Per label, the threshold of `THRESHOLD_GRID` with the best F1 on these rows.
+    """Per label, the threshold of `THRESHOLD_GRID` with the best F1 on these texts.
 
-    Ties, such as a label without positive rows, go to the threshold closest to 0.5.
+    A text's logits are the mean of its rows' (`text_logits`). Ties, such as a label without
+    positive texts, go to the threshold closest to 0.5.
     """
+    logits, label_ids = text_logits(logits, table)
     probabilities = expit(np.asarray(logits, dtype=np.float64))
-    truth = multi_hot(table.column("labels").to_pylist(), probabilities.shape[1]).astype(bool)
+    truth = multi_hot(label_ids, probabilities.shape[1]).astype(bool)
     predicted = probabilities[None, :, :] >= THRESHOLD_GRID[:, None, None]
     true_positives = (predicted & truth).sum(axis=1)
     errors = (predicted & ~truth).sum(axis=1) + (~predicted & truth).sum(axis=1)
@@ -213,10 +214,14 @@ def report(
     table: pa.Table,
     thresholds: Sequence[float] | None = None,
 ) -> EvaluationReport:
-    """The report of the labels whose probability reaches their threshold (default 0.5)."""
+    """The report of each text's labels whose probability reaches their threshold (default 0.5).
+
+    A text's logits are the mean of its rows' (`text_logits`).
+    """
     limits = np.asarray(thresholds if thresholds is not None else [DEFAULT_THRESHOLD] * len(names))
+    logits, label_ids = text_logits(logits, table)
     predicted = (expit(np.asarray(logits, dtype=np.float64)) >= limits).astype(np.float32)
-    truth = multi_hot(table.column("labels").to_pylist(), len(names))
+    truth = multi_hot(label_ids, len(names))
     return multilabel_report(model_name, split, names, truth, predicted)
 
 

@@ -52,6 +52,7 @@ from textmodels.data_sources import (
 from textmodels.evaluation import EvaluationReport, per_class_metrics
 from textmodels.inference import OUTSIDE, entity_type, word_windows
 from textmodels.settings import DataSettings
+from textmodels.tasks import EXAMPLE_ID_COLUMN
 
 if TYPE_CHECKING:
     from textmodels.inference import EntityPrediction
@@ -271,10 +272,12 @@ def encode(
     tokenizer: PreTrainedTokenizerBase,
     names: list[str],
     max_length: int,
+    max_windows: int = 1,
 ) -> dict[str, list]:
     """Sentences as rows of sub-word ids with the tag of each word on its first sub-word.
 
-    A sentence whose sub-words do not fit `max_length` is split into windows of whole words;
+    A sentence whose sub-words do not fit `max_length` is split into windows of whole words,
+    all of which are kept (every word needs its tag, so `max_windows` does not apply);
     `example_id` gives each row's sentence (its position in `frame`). A word the tokenizer
     turns into no sub-word at all (e.g. a lone control character) is fed as the unknown token,
     so that every word keeps its tag.
@@ -306,7 +309,7 @@ def encode(
             for row, row_tags in enumerate(window_tags)
         ],
         "num_tokens": num_tokens,
-        "example_id": examples,
+        EXAMPLE_ID_COLUMN: examples,
     }
 
 
@@ -343,7 +346,7 @@ def word_tags(
     true: dict[int, list[str]] = defaultdict(list)
     predicted: dict[int, list[str]] = defaultdict(list)
     rows = zip(
-        table.column("labels").to_pylist(), table.column("example_id").to_pylist(), strict=True
+        table.column("labels").to_pylist(), table.column(EXAMPLE_ID_COLUMN).to_pylist(), strict=True
     )
     for row, (labels, example) in enumerate(rows):
         best = np.asarray(logits[row])[: len(labels)].argmax(axis=-1)

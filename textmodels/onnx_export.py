@@ -60,7 +60,11 @@ class OnnxParityError(ValueError):
 
 
 def export_to_onnx(
-    model: FineTunedModel, directory: Path, max_length: int, opset: int | None = None
+    model: FineTunedModel,
+    directory: Path,
+    max_length: int,
+    opset: int | None = None,
+    max_windows: int = 1,
 ) -> OnnxModel:
     """Export the model with Optimum for its task, plus a tokenizer.json truncating as in training.
 
@@ -69,6 +73,7 @@ def export_to_onnx(
         directory: A local directory (created if missing) that receives the model's files.
         max_length: Tokens per text after truncation, as in training.
         opset: ONNX opset; `None` means Optimum's default for the architecture.
+        max_windows: Windows of `max_length` tokens a long text is read as, as in training.
 
     Returns:
         The fp32 ONNX model, its files sealed with their sha256.
@@ -96,6 +101,7 @@ def export_to_onnx(
         QuantizationMode.FP32,
         thresholds=model.label_thresholds,
         split_into_words=OPTIMUM_TASKS[model.task] in WORD_LEVEL_TASKS,
+        max_windows=max_windows,
     )
 
 
@@ -155,6 +161,7 @@ def seal_onnx_model(
     quantization: QuantizationMode,
     thresholds: Sequence[float] | None = None,
     split_into_words: bool = False,
+    max_windows: int = 1,
 ) -> OnnxModel:
     """Describe the graph and tokenizer in `directory`, record their sha256, write the manifest.
 
@@ -166,6 +173,7 @@ def seal_onnx_model(
         quantization: How the graph's weights are stored.
         thresholds: multilabel: each label's probability threshold.
         split_into_words: Whether texts are tokenized word by word (NER).
+        max_windows: Windows of `max_length` tokens a long text is read as.
 
     Returns:
         The model, loadable from `directory` with `OnnxModel.load`.
@@ -185,6 +193,7 @@ def seal_onnx_model(
         file_sha256={name: file_sha256(directory / name) for name in files},
         thresholds=None if thresholds is None else list(thresholds),
         split_into_words=split_into_words,
+        max_windows=max_windows,
     )
     model.write_manifest()
     return model

@@ -51,6 +51,8 @@ class OnnxModel:
             the order of `label_names`; None for other tasks.
         split_into_words: ner: texts are split into words, each word tokenized on its own
             (as in training), and each word is tagged by the logits of its first sub-word.
+        max_windows: classification and multilabel: a longer text is read as up to this many
+            consecutive windows of `max_length` tokens, and its logits are their mean.
     """
 
     directory: Path
@@ -64,6 +66,7 @@ class OnnxModel:
     file_sha256: dict[str, str]
     thresholds: list[float] | None = None
     split_into_words: bool = False
+    max_windows: int = 1
 
     @property
     def model_path(self) -> Path:
@@ -98,6 +101,7 @@ class OnnxModel:
             "file_sha256": self.file_sha256,
             "thresholds": self.thresholds,
             "split_into_words": self.split_into_words,
+            "max_windows": self.max_windows,
         }
 
     def write_manifest(self) -> None:
@@ -126,6 +130,8 @@ class OnnxModel:
             thresholds=manifest["thresholds"],
             # Manifests written before NER models were exported lack the key.
             split_into_words=manifest.get("split_into_words", False),
+            # Manifests written before windows of long texts were read lack the key.
+            max_windows=manifest.get("max_windows", 1),
         )
         model.verify()
         return model

@@ -206,6 +206,7 @@ def quantize_onnx_model(
         settings.mode,
         thresholds=model.thresholds,
         split_into_words=model.split_into_words,
+        max_windows=model.max_windows,
     )
 
 

@@ -31,7 +31,16 @@ class ModelSettings(BaseModel):
     base_model: str | None = Field(
         None, description="Local Hugging Face model folder; null: the bundled MiniLM-L6."
     )
-    max_length: int = Field(256, ge=8, le=512, description="Tokens per text after truncation.")
+    max_length: int = Field(256, ge=8, le=512, description="Tokens per window of a text.")
+    max_windows: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="classification, multilabel: a longer text is read as up to this many "
+        "consecutive windows of max_length tokens (the rest is cut) and predicted by the mean "
+        "of their logits; training draws one window per text per epoch. 1: truncate. "
+        "ner always reads every window.",
+    )
     name: str = Field("text-classifier", description="Model name in the Model Control Plane.")
     description: str = "Transformer text classifier fine-tuned by Stackport."
     tags: list[str] = Field(default_factory=lambda: ["stackport"])

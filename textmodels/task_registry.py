@@ -31,7 +31,7 @@ from textmodels.tasks import Task
 
 Reader = Callable[[DataSettings], tuple[pd.DataFrame, LoadReport]]
 CheckPlanner = Callable[..., list[PlannedCheck]]
-Encoder = Callable[[pd.DataFrame, PreTrainedTokenizerBase, list[str], int], dict[str, list]]
+Encoder = Callable[[pd.DataFrame, PreTrainedTokenizerBase, list[str], int, int], dict[str, list]]
 Reporter = Callable[
     [str, str, list[str], np.ndarray, pa.Table, Sequence[float] | None], EvaluationReport
 ]
@@ -58,12 +58,14 @@ class TaskSpec:
         as_label: One cell of the label column as the splits hold it.
         strata: The stratum of each split row, from the label column; None: no strata.
         label_names: The label names of a model, from the label columns of all splits.
-        encode: Tokenizes a split frame (`text`, `label`) into the columns of its table:
-            `(frame, tokenizer, label_names, max_length)`.
+        encode: Tokenizes a split frame (`text`, `label`) into the columns of its table, one
+            row per window of an example: `(frame, tokenizer, label_names, max_length,
+            max_windows)`.
         labels_type: The Arrow type of the `labels` column.
-        extra_fields: Columns the task's tables have beyond the common ones.
         make_collator: The data collator of a tokenizer and label names.
-        report: The evaluation report of model logits for a table:
+        train_one_window: Training draws one random row (window) of each example per epoch
+            (a long text's windows share its label); False: training takes every row.
+        report: The evaluation report of model logits for a table's rows, per example:
             `(model_name, split, label_names, logits, table, label_thresholds)`.
         baseline: Fits the simple baseline on a train frame and reports on a test frame:
             `(train, test, label_names)`.
@@ -91,7 +93,7 @@ class TaskSpec:
     report: Reporter
     baseline: Baseline
     report_predictions: PredictionReporter
-    extra_fields: tuple[pa.Field, ...] = ()
+    train_one_window: bool = False
     tune_thresholds: Callable[[np.ndarray, pa.Table], list[float]] | None = None
 
 
@@ -127,6 +129,7 @@ TASKS: dict[Task, TaskSpec] = {
             label_names=classification.label_names,
             encode=classification.encode,
             labels_type=pa.int64(),
+            train_one_window=True,
             make_collator=lambda tokenizer, names: DataCollatorWithPadding(tokenizer),
             report=classification.report,
             baseline=evaluate_tfidf_baseline,
@@ -147,6 +150,7 @@ TASKS: dict[Task, TaskSpec] = {
             label_names=multilabel.label_names,
             encode=multilabel.encode,
             labels_type=pa.list_(pa.int64()),
+            train_one_window=True,
             make_collator=multilabel.make_collator,
             report=multilabel.report,
             baseline=multilabel.evaluate_baseline,
@@ -172,7 +176,6 @@ TASKS: dict[Task, TaskSpec] = {
             report=ner.report,
             baseline=ner.evaluate_baseline,
             report_predictions=ner.report_predictions,
-            extra_fields=(pa.field("example_id", pa.int32()),),
         ),
     )
 }

@@ -16,3 +16,8 @@ class Task(StrEnum):
     """Any number of labels per text."""
     NER = "ner"
     """One IOB2 tag per token of a sentence (named-entity recognition)."""
+
+
+# The column of a tokenized table giving each row's example (its position in the split): the
+# rows of one example are the windows a long text or sentence was split into.
+EXAMPLE_ID_COLUMN = "example_id"

@@ -13,18 +13,18 @@ import pyarrow as pa
 from transformers import PreTrainedTokenizerBase
 
 from textmodels.task_registry import task_spec
-from textmodels.tasks import Task
+from textmodels.tasks import EXAMPLE_ID_COLUMN, Task
 
 SPLITS = ("train", "validation", "test")
-EXAMPLE_ID_COLUMN = "example_id"
 
 
 def tokenized_schema(task: Task) -> pa.Schema:
     """The columns of a task's tokenized tables.
 
-    `labels` holds label ids: one per text (classification), the ids of a text's labels
-    (multilabel), or one per token, -100 where the loss ignores the token (ner). A task may
-    add columns, such as `example_id` (the sentence a row belongs to) for ner.
+    A row is one window of an example (a text or sentence): `example_id` gives the example,
+    `num_tokens` the row's token count before truncation (more than `max_length` where the
+    example was cut). `labels` holds label ids: one per text (classification), the ids of a
+    text's labels (multilabel), or one per token, -100 where the loss ignores the token (ner).
     """
     spec = task_spec(task)
     return pa.schema(
@@ -32,9 +32,8 @@ def tokenized_schema(task: Task) -> pa.Schema:
             ("input_ids", pa.list_(pa.int32())),
             ("attention_mask", pa.list_(pa.int8())),
             ("labels", spec.labels_type),
-            # Token count before truncation, so the truncation rate can be reported.
             ("num_tokens", pa.int32()),
-            *spec.extra_fields,
+            (EXAMPLE_ID_COLUMN, pa.int32()),
         ]
     )
 
@@ -51,8 +50,10 @@ class TokenizedDataset:
         splits: One Arrow table per split name, with the columns of `tokenized_schema(task)`.
         label_names: Label names; the ids in a row's `labels` index this list.
         tokenizer_fingerprint: sha256 of the tokenizer's files, to detect a mismatched model.
-        max_length: Sequences were truncated (ner: split into windows) to this many tokens.
+        max_length: Rows (windows) hold at most this many tokens.
         task: The task the labels are for.
+        max_windows: classification and multilabel: a text is split into at most this many
+            windows (rows); the rest is cut. ner keeps every window of a sentence.
     """
 
     splits: dict[str, pa.Table]
@@ -60,6 +61,7 @@ class TokenizedDataset:
     tokenizer_fingerprint: str
     max_length: int
     task: Task
+    max_windows: int = 1
 
     def row_label_names(self, labels: Any) -> list[str]:
         """The names of the label ids of one row's `labels` (ids of -100 are left out)."""
@@ -67,7 +69,7 @@ class TokenizedDataset:
         return [self.label_names[index] for index in ids if index >= 0]
 
     def label_counts(self, split: str) -> dict[str, int]:
-        """How often each label occurs in one split (ner: words per tag)."""
+        """How often each label occurs in one split's rows (each window of a text; ner: words)."""
         counts = Counter(
             name
             for labels in self.splits[split].column("labels").to_pylist()
@@ -76,19 +78,21 @@ class TokenizedDataset:
         return {name: counts.get(name, 0) for name in self.label_names}
 
     def example_count(self, split: str) -> int:
-        """Examples in one split; the rows of one example (ner windows) share an `example_id`."""
-        table = self.splits[split]
-        if EXAMPLE_ID_COLUMN not in table.column_names:
-            return table.num_rows
-        return len(table.column(EXAMPLE_ID_COLUMN).unique())
+        """Examples in one split; the rows (windows) of one example share an `example_id`."""
+        return len(self.splits[split].column(EXAMPLE_ID_COLUMN).unique())
 
     def truncation_rate(self, split: str) -> float:
-        """Share of the split's rows that were longer than `max_length` tokens."""
+        """Share of the split's examples that were cut: a row longer than `max_length` tokens."""
         table = self.splits[split]
         if table.num_rows == 0:
             return 0.0
-        lengths = table.column("num_tokens").to_numpy()
-        return float((lengths > self.max_length).mean())
+        cut = pd.DataFrame(
+            {
+                "example": table.column(EXAMPLE_ID_COLUMN).to_numpy(),
+                "cut": table.column("num_tokens").to_numpy() > self.max_length,
+            }
+        )
+        return float(cut.groupby("example")["cut"].any().mean())
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
@@ -108,9 +112,10 @@ def tokenize_split(
     label_names: list[str],
     max_length: int,
     task: Task,
+    max_windows: int = 1,
 ) -> pa.Table:
     """Tokenize one `text`/`label` frame as the task encodes it, against given label names."""
-    encoded = task_spec(task).encode(frame, tokenizer, label_names, max_length)
+    encoded = task_spec(task).encode(frame, tokenizer, label_names, max_length, max_windows)
     return pa.table(encoded, schema=tokenized_schema(task))
 
 
@@ -119,20 +124,23 @@ def tokenize_dataset(
     tokenizer: PreTrainedTokenizerBase,
     max_length: int,
     task: Task = Task.CLASSIFICATION,
+    max_windows: int = 1,
 ) -> TokenizedDataset:
     """Tokenize `text`/`label` split frames as the task encodes them, without padding.
 
     Label names come from the labels of all splits (see the task's `label_names`). Batches are
-    padded dynamically at training and inference time.
+    padded dynamically at training and inference time. A text longer than `max_length` tokens
+    becomes up to `max_windows` rows (classification, multilabel; ner keeps every window).
     """
     label_names = task_spec(task).label_names([frame["label"] for frame in splits.values()])
     return TokenizedDataset(
         splits={
-            name: tokenize_split(frame, tokenizer, label_names, max_length, task)
+            name: tokenize_split(frame, tokenizer, label_names, max_length, task, max_windows)
             for name, frame in splits.items()
         },
         label_names=label_names,
         tokenizer_fingerprint=tokenizer_fingerprint(tokenizer),
         max_length=max_length,
         task=task,
+        max_windows=max_windows,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from transformers import (
 
 from textmodels.modeling import FineTunedModel
 from textmodels.task_registry import task_spec
+from textmodels.tasks import EXAMPLE_ID_COLUMN
 from textmodels.tokenization import TokenizedDataset
 
 
@@ -47,6 +49,27 @@ class ArrowTorchDataset(torch.utils.data.Dataset):
         return self._rows[index]
 
 
+class OneWindowPerExample(ArrowTorchDataset):
+    """One item per example of a tokenized table: a random one of its rows (windows) each time.
+
+    An epoch thus sees every text once, through a window drawn anew (seeded) at every epoch.
+    """
+
+    def __init__(self, table: pa.Table, seed: int):
+        super().__init__(table)
+        examples: dict[int, list[int]] = {}
+        for row, example in enumerate(table.column(EXAMPLE_ID_COLUMN).to_pylist()):
+            examples.setdefault(example, []).append(row)
+        self._example_rows = list(examples.values())
+        self._random = random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self._example_rows)
+
+    def __getitem__(self, index: int) -> dict:
+        return self._rows[self._random.choice(self._example_rows[index])]
+
+
 def fine_tune(
     dataset: TokenizedDataset,
     base_model: Path,
@@ -58,9 +81,11 @@ def fine_tune(
     """Fine-tune `base_model` for the dataset's task, early-stopping on its selection metric.
 
     Evaluates and checkpoints once per epoch, scoring the validation split as the task's
-    evaluation does, and restores the best checkpoint at the end. A task with per-label
-    thresholds (multilabel) tunes them on the validation split, at every evaluation and once
-    more for the restored model, which keeps them in `config.label_thresholds`.
+    evaluation does, and restores the best checkpoint at the end. A task that trains on one
+    window per text (`train_one_window`) draws each text's window anew at every epoch. A task
+    with per-label thresholds (multilabel) tunes them on the validation split, at every
+    evaluation and once more for the restored model, which keeps them in
+    `config.label_thresholds`.
     `report_to` names Trainer integrations to log to, e.g. `("mlflow",)`; `callbacks` are
     added to the Trainer's (a hyper-parameter search reports and prunes through one).
     """
@@ -105,7 +130,11 @@ def fine_tune(
     trainer = Trainer(
         model=untrained.model,
         args=arguments,
-        train_dataset=ArrowTorchDataset(dataset.splits["train"]),
+        train_dataset=(
+            OneWindowPerExample(dataset.splits["train"], settings.seed)
+            if spec.train_one_window
+            else ArrowTorchDataset(dataset.splits["train"])
+        ),
         eval_dataset=ArrowTorchDataset(validation),
         data_collator=spec.make_collator(tokenizer, label_names),
         compute_metrics=compute_metrics,
