@@ -33,8 +33,9 @@ def promote_model(
 ) -> Annotated[PromotionDecision, "promotion_decision"]:
     """Compare with the baseline and the production version on this run's test split.
 
-    The production version's model is loaded and evaluated on the same test rows, so the
-    comparison is fair even when its own run split the data differently. The decision and each
+    The production version's model is loaded and evaluated on the same test rows, tokenized as
+    it was trained (its `text_windows`), so the comparison is fair even when its own run split
+    or tokenized the data differently. The decision and each
     gate's verdict are recorded in the new version's metadata.
 
     Args:
@@ -42,7 +43,8 @@ def promote_model(
         model_evaluation: The new model's test metrics.
         baseline_evaluation: The TF-IDF baseline's test metrics.
         test_set: The test rows, to evaluate production on.
-        model_settings: Maximum length and windows for re-tokenizing with production's tokenizer.
+        model_settings: The windows to re-tokenize with for a production model that does
+            not record its own (`FineTunedModel.text_windows`).
         promotion: The gates' thresholds.
 
     Returns:
@@ -61,13 +63,17 @@ def promote_model(
         production_version = production.name
         try:
             production_model: FineTunedModel = production.get_model_artifact("model").load()
+            max_length, max_windows = production_model.text_windows or (
+                model_settings.max_length,
+                model_settings.max_windows,
+            )
             table = tokenize_split(
                 test_set,
                 production_model.tokenizer,
                 production_model.label_names,
-                model_settings.max_length,
+                max_length,
                 production_model.task,
-                model_settings.max_windows,
+                max_windows,
             )
             production_metrics = production_model.evaluate(table, "test").metrics
         except Exception as error:  # noqa: BLE001 - recorded as the gate's reason

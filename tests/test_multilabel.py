@@ -230,6 +230,7 @@ def test_fine_tuned_model_keeps_its_thresholds_through_save_and_load(
     multilabel_model.save(tmp_path)
     loaded = FineTunedModel.load(tmp_path, Task.MULTILABEL)
     assert loaded.label_thresholds == thresholds
+    assert loaded.text_windows == (32, 1)  # as multilabel_dataset was tokenized
     assert loaded.model.config.problem_type == "multi_label_classification"
     assert np.allclose(
         loaded.predict_logits(test), multilabel_model.predict_logits(test), atol=1e-6

@@ -13,6 +13,7 @@ from textmodels import multilabel
 from textmodels.benchmarking import pytorch_runtime
 from textmodels.classification import encode_texts
 from textmodels.inference import OnnxPredictor, mean_by_text, softmax
+from textmodels.modeling import FineTunedModel
 from textmodels.onnx_export import export_to_onnx
 from textmodels.onnx_model import OnnxModel
 from textmodels.task_registry import task_spec
@@ -171,3 +172,15 @@ def test_manifest_and_pytorch_benchmark_runtime_read_the_same_windows(
     assert [p.score for p in pytorch_predictions] == pytest.approx(
         [p.score for p in onnx_predictions], abs=1e-5
     )
+
+
+def test_a_model_records_the_windows_it_was_trained_on(classifier, tmp_path):
+    """Promotion re-tokenizes the production model as it was trained (`text_windows`)."""
+    assert classifier.text_windows is None  # never fine-tuned: nothing recorded
+    classifier.model.config.text_windows = {"max_length": MAX_LENGTH, "max_windows": MAX_WINDOWS}
+    try:
+        classifier.save(tmp_path)
+        loaded = FineTunedModel.load(tmp_path, Task.CLASSIFICATION)
+    finally:
+        del classifier.model.config.text_windows
+    assert loaded.text_windows == (MAX_LENGTH, MAX_WINDOWS)

@@ -23,8 +23,9 @@ class FineTunedModel:
     """A Hugging Face model with the tokenizer it was trained with.
 
     Attributes:
-        model: The model, its `config.id2label` holding the label names (and for
-            `multilabel`, its `config.label_thresholds` the threshold of each label).
+        model: The model, its `config.id2label` holding the label names, its
+            `config.text_windows` how its texts were tokenized (and for `multilabel`, its
+            `config.label_thresholds` the threshold of each label).
         tokenizer: The tokenizer the training data was tokenized with.
         task: The task the model was trained for.
     """
@@ -43,6 +44,15 @@ class FineTunedModel:
     def label_thresholds(self) -> list[float] | None:
         """multilabel: the probability each label needs to be predicted; None for other tasks."""
         return getattr(self.model.config, "label_thresholds", None)
+
+    @property
+    def text_windows(self) -> tuple[int, int] | None:
+        """(max_length, max_windows) its training texts were tokenized with.
+
+        None for a model trained before they were recorded in its config.
+        """
+        windows = getattr(self.model.config, "text_windows", None)
+        return None if windows is None else (windows["max_length"], windows["max_windows"])
 
     def save(self, directory: str | Path) -> None:
         """Write safetensors weights, config and tokenizer files (JSON/text, no pickle)."""

@@ -85,7 +85,8 @@ def fine_tune(
     window per text (`train_one_window`) draws each text's window anew at every epoch. A task
     with per-label thresholds (multilabel) tunes them on the validation split, at every
     evaluation and once more for the restored model, which keeps them in
-    `config.label_thresholds`.
+    `config.label_thresholds`. The model's `config.text_windows` records how its texts were
+    tokenized (`max_length`, `max_windows`).
     `report_to` names Trainer integrations to log to, e.g. `("mlflow",)`; `callbacks` are
     added to the Trainer's (a hyper-parameter search reports and prunes through one).
     """
@@ -148,4 +149,8 @@ def fine_tune(
     if spec.tune_thresholds is not None:
         logits = trainer.predict(ArrowTorchDataset(validation)).predictions
         trainer.model.config.label_thresholds = spec.tune_thresholds(logits, validation)
+    trainer.model.config.text_windows = {
+        "max_length": dataset.max_length,
+        "max_windows": dataset.max_windows,
+    }
     return FineTunedModel(model=trainer.model, tokenizer=tokenizer, task=dataset.task)
