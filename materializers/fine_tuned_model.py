@@ -7,11 +7,11 @@ import os
 from typing import Any, ClassVar
 
 from zenml.enums import ArtifactType, VisualizationType
-from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import DType, MetadataType, StorageSize
 from zenml.utils import io_utils
 
 from materializers.html_summary import summary_page
+from materializers.visualization_files import VisualizationFilesMaterializer
 from textmodels.modeling import FineTunedModel
 from textmodels.tasks import Task
 
@@ -20,7 +20,7 @@ CARD_FILENAME = "model_card.html"
 WEIGHTS_PATTERN = "*.safetensors"
 
 
-class FineTunedModelMaterializer(BaseMaterializer):
+class FineTunedModelMaterializer(VisualizationFilesMaterializer):
     """Stores `FineTunedModel.save()` output plus `stackport_model.json` holding the task."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (FineTunedModel,)
@@ -64,10 +64,8 @@ class FineTunedModelMaterializer(BaseMaterializer):
 
     def save_visualizations(self, data: FineTunedModel) -> dict[str, VisualizationType]:
         """Write an HTML card: task, architecture, size and labels (with thresholds)."""
-        card_uri = os.path.join(self.uri, CARD_FILENAME)
-        with self.artifact_store.open(card_uri, "w") as file:
-            file.write(model_card_html(data))
-        return {card_uri: VisualizationType.HTML}
+        uri = self.write_visualization(CARD_FILENAME, model_card_html(data))
+        return {uri: VisualizationType.HTML}
 
 
 def model_card_html(model: FineTunedModel) -> str:

@@ -11,10 +11,10 @@ from typing import Any, ClassVar
 from zenml import get_step_context
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
-from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType, StorageSize
 
 from materializers.html_summary import summary_page
+from materializers.visualization_files import VisualizationFilesMaterializer
 from textmodels.onnx_model import (
     MANIFEST_FILENAME,
     MODEL_FILENAME,
@@ -25,7 +25,7 @@ from textmodels.onnx_model import (
 SUMMARY_FILENAME = "summary.html"
 
 
-class OnnxModelMaterializer(BaseMaterializer):
+class OnnxModelMaterializer(VisualizationFilesMaterializer):
     """Stores the model's files and `onnx_model.json`; loading verifies every file's sha256."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (OnnxModel,)
@@ -75,10 +75,8 @@ class OnnxModelMaterializer(BaseMaterializer):
 
     def save_visualizations(self, data: OnnxModel) -> dict[str, VisualizationType]:
         """Write an HTML summary of the model and its files."""
-        summary_uri = os.path.join(self.uri, SUMMARY_FILENAME)
-        with self.artifact_store.open(summary_uri, "w") as file:
-            file.write(summary_html(data))
-        return {summary_uri: VisualizationType.HTML}
+        uri = self.write_visualization(SUMMARY_FILENAME, summary_html(data))
+        return {uri: VisualizationType.HTML}
 
 
 def summary_html(model: OnnxModel) -> str:

@@ -6,12 +6,13 @@ import os
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
-from zenml.materializers.base_materializer import BaseMaterializer
+
+from materializers.visualization_files import VisualizationFilesMaterializer
 
 REPORT_FILENAME = "report.json"
 
 
-class PydanticJsonMaterializer(BaseMaterializer):
+class PydanticJsonMaterializer(VisualizationFilesMaterializer):
     """Stores a pydantic model as `report.json` through the artifact store (never pickle).
 
     Subclasses name their type in `ASSOCIATED_TYPES` and add metadata and visualizations.
@@ -28,10 +29,3 @@ class PydanticJsonMaterializer(BaseMaterializer):
         """Read and validate the JSON."""
         with self.artifact_store.open(os.path.join(self.uri, REPORT_FILENAME), "r") as file:
             return data_type.model_validate_json(file.read())
-
-    def write_visualization(self, filename: str, content: str | bytes) -> str:
-        """Write one visualization file next to the data and return its URI."""
-        uri = os.path.join(self.uri, filename)
-        with self.artifact_store.open(uri, "wb" if isinstance(content, bytes) else "w") as file:
-            file.write(content)
-        return uri

@@ -11,11 +11,11 @@ from typing import Any, ClassVar
 from pyarrow import feather
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
-from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 from zenml.utils import io_utils
 
 from materializers.html_summary import TEXT_TABLE_STYLE
+from materializers.visualization_files import VisualizationFilesMaterializer
 from textmodels.tasks import Task
 from textmodels.tokenization import TokenizedDataset
 
@@ -34,7 +34,7 @@ def split_filename(split: str) -> str:
     return f"{split}.arrow"
 
 
-class TokenizedDatasetMaterializer(BaseMaterializer):
+class TokenizedDatasetMaterializer(VisualizationFilesMaterializer):
     """Stores each split as `<split>.arrow` (zstd-compressed Feather v2) and `dataset.json`."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (TokenizedDataset,)
@@ -95,10 +95,8 @@ class TokenizedDatasetMaterializer(BaseMaterializer):
 
     def save_visualizations(self, data: TokenizedDataset) -> dict[str, VisualizationType]:
         """Write a self-contained HTML preview of every split."""
-        preview_uri = os.path.join(self.uri, PREVIEW_FILENAME)
-        with self.artifact_store.open(preview_uri, "w") as file:
-            file.write(preview_html(data))
-        return {preview_uri: VisualizationType.HTML}
+        uri = self.write_visualization(PREVIEW_FILENAME, preview_html(data))
+        return {uri: VisualizationType.HTML}
 
 
 def preview_html(data: TokenizedDataset) -> str:
