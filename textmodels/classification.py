@@ -80,11 +80,12 @@ def encode_texts(
     dynamically at training and inference time.
     """
     texts = list(texts)
-    full = tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+    # Every window of every text: together they hold each text's tokens, so the untruncated
+    # lengths need no second tokenization.
     windows = tokenizer(
         texts, truncation=True, max_length=max_length, return_overflowing_tokens=True
     )
-    capacity = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+    special_tokens = tokenizer.num_special_tokens_to_add(pair=False)
     text_rows: dict[int, list[int]] = defaultdict(list)
     for row, text in enumerate(windows["overflow_to_sample_mapping"]):
         text_rows[text].append(row)
@@ -95,15 +96,17 @@ def encode_texts(
         EXAMPLE_ID_COLUMN: [],
     }
     for text in range(len(texts)):
-        kept = text_rows[text][:max_windows]
+        rows = text_rows[text]
+        kept = rows[:max_windows]
         for index, row in enumerate(kept):
             ids = windows["input_ids"][row]
-            is_last = index == len(kept) - 1
+            if index == len(kept) - 1:  # counts every token left from here on
+                left = [len(windows["input_ids"][rest]) - special_tokens for rest in rows[index:]]
+                columns["num_tokens"].append(sum(left) + special_tokens)
+            else:
+                columns["num_tokens"].append(len(ids))
             columns["input_ids"].append(ids)
             columns["attention_mask"].append(windows["attention_mask"][row])
-            columns["num_tokens"].append(
-                len(full[text]) - index * capacity if is_last else len(ids)
-            )
             columns[EXAMPLE_ID_COLUMN].append(text)
     return columns
 
