@@ -287,10 +287,11 @@ def _subset_train(dataset: TokenizedDataset, fraction: float, seed: int) -> Toke
     if fraction >= 1.0:
         return dataset
     train = dataset.splits["train"]
-    examples = np.unique(train.column(EXAMPLE_ID_COLUMN).to_numpy())
+    row_examples = train.column(EXAMPLE_ID_COLUMN).to_numpy()
+    examples = np.unique(row_examples)
     size = max(1, int(fraction * len(examples)))
     chosen = np.random.default_rng(seed).permutation(examples)[:size]
-    keep = np.flatnonzero(np.isin(train.column(EXAMPLE_ID_COLUMN).to_numpy(), chosen))
+    keep = np.flatnonzero(np.isin(row_examples, chosen))
     return replace(dataset, splits={**dataset.splits, "train": train.take(keep)})
 
 
