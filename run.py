@@ -22,7 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # `Loading 'datasources'`); validate_data logs what matters. Keep GX's warnings and errors.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
-from textmodels.tasks import Task  # noqa: E402
+from stackport.core.tasks import task_names  # noqa: E402
 
 if TYPE_CHECKING:
     from zenml.client import Client
@@ -39,13 +39,15 @@ LOCAL_STACK = "local"
 
 EXAMPLES = """\b
 Examples:
-  python run.py                      # BBC News, MiniLM-L6
+  python run.py                      # bundled:rotten-tomatoes, MiniLM-L6
+  python run.py --list-data          # the bundled data sets
+  python run.py --config configs/bbc-news.yaml
   python run.py --data reviews.csv --text-column review --label-column stars
   python run.py --data train-validation-test-folder/ --summary out.json
   python run.py --task ner --data conll-folder/ \\
                 --config configs/ner-conll2003.yaml
-  python run.py --pipeline deploy    # the production model version
-  python run.py --pipeline deploy --model-version latest
+  python run.py --pipeline deploy    # the latest trained model's production version
+  python run.py --pipeline deploy --model-name bbc-news-classifier --model-version latest
   python run.py --stack azure --image myregistry.azurecr.io/stackport:0.1.0
 
 \b
@@ -99,12 +101,13 @@ key: docs/configuration.md; errors and fixes: docs/troubleshooting.md.
     "--data",
     default=None,
     metavar="PATH_OR_URI",
-    help="CSV, JSONL or Parquet file, or a folder with train/validation/test files; a local "
-    "path or an fsspec URI. Default: the bundled BBC News corpus.",
+    help="bundled:<name> (see --list-data), or a CSV, JSONL or Parquet file or a folder with "
+    "train/validation/test files, as a local path or an fsspec URI. Default: "
+    "bundled:rotten-tomatoes.",
 )
 @click.option(
     "--task",
-    type=click.Choice([task.value for task in Task]),
+    type=click.Choice(task_names()),
     default=None,
     help="What to train. Default: from the config (classification).",
 )
@@ -124,12 +127,35 @@ key: docs/configuration.md; errors and fixes: docs/troubleshooting.md.
     help="Local Hugging Face model folder to fine-tune. Default: the bundled MiniLM-L6.",
 )
 @click.option(
+    "--model-name",
+    default=None,
+    help="deploy: the Model Control Plane model to serve. Default: the model of the latest "
+    "training run.",
+)
+@click.option(
     "--model-version",
     default=None,
     help="deploy: the model version to serve, a number or a stage (production, staging, "
     "latest). Default: production.",
 )
 @click.option("--no-cache", is_flag=True, help="Run every step again instead of reusing results.")
+@click.option(
+    "--list-data",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda context, _, value: list_data(context) if value else None,
+    help="List the bundled data sets (size, labels, task, licence) and exit.",
+)
+@click.option(
+    "--fetch-data",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda context, _, value: fetch_data(context) if value else None,
+    help="Fetch the bundled data sets that are not in the data cache yet (`make install` does "
+    "this), and exit.",
+)
 @click.option(
     "--summary",
     "summary_file",
@@ -148,6 +174,7 @@ def main(
     text_column: str | None,
     label_column: str | None,
     base_model: str | None,
+    model_name: str | None,
     model_version: str | None,
     no_cache: bool,
     summary_file: Path | None,
@@ -159,8 +186,9 @@ def main(
       parameters (Optuna), fine-tune, evaluate beside a TF-IDF baseline,
       export to ONNX, quantize to int8, benchmark, register the model
       version and promote it when its gates pass.
-    --pipeline deploy: build a BentoML bento of a model version and serve
-      it on this machine.
+    --pipeline deploy: build a BentoML bento of a model version (by default
+      the production version of the latest trained model) and serve it on
+      this machine.
 
     The log names each step as it runs and says what it did; the end of a
     run prints the test metrics, the model version, the promotion decision
@@ -200,6 +228,19 @@ def main(
             raise click.ClickException(
                 f"{config_file or DEFAULT_CONFIGS[pipeline_name]}: {invalid}"
             ) from None
+    else:
+        from pipelines.deployment import DEPLOY_SECTIONS
+        from pipelines.run_parameters import validated_sections
+
+        parameters = apply_overrides(
+            parameters, {("model", "name"): model_name, ("model", "version"): model_version}
+        )
+        try:
+            parameters = validated_sections(DEPLOY_SECTIONS, parameters, "deployment_pipeline")
+        except ValueError as invalid:
+            raise click.ClickException(
+                f"{config_file or DEFAULT_CONFIGS[pipeline_name]}: {invalid}"
+            ) from None
 
     client = Client()
     if stack is None and client.active_stack_model.name == "default":
@@ -223,7 +264,7 @@ def main(
     click.echo(f"Stack: {stack_name}")
     run_options = stack_run_options(stack_name, image)
     if pipeline_name == "deploy":
-        deploy(parameters, model_version, enable_cache, run_options)
+        deploy(parameters, enable_cache, run_options)
 
     previous_run = latest_run(client, training_pipeline.name)
     error = None
@@ -244,16 +285,25 @@ def main(
     sys.exit(0 if error is None else 1)
 
 
-def deploy(
-    parameters: dict, model_version: str | None, enable_cache: bool, run_options: dict
-) -> None:
-    """Run the deployment pipeline with the stack's options, print the deployment, and exit."""
-    from pipelines.deployment import DeploymentFailedError, run_deployment, usage
+def deploy(parameters: dict, enable_cache: bool, run_options: dict) -> None:
+    """Choose the model version, run the deployment pipeline, print the deployment, and exit."""
+    from pipelines.deployment import (
+        DeploymentFailedError,
+        choose_model,
+        resolve_deployable,
+        run_deployment,
+    )
+    from stackport.serving.deployment import usage
 
+    selection = parameters["model"]
     try:
+        name, chosen = choose_model(selection)
+        click.echo(f"Model: {name} ({chosen}), version {selection.version}")
+        deployable = resolve_deployable(name, selection.version)
         deployment = run_deployment(
-            parameters,
-            model_version=model_version,
+            deployable,
+            parameters["service"],
+            parameters["deployment"],
             enable_cache=enable_cache,
             run_options=run_options,
         )
@@ -262,6 +312,31 @@ def deploy(
         sys.exit(1)
     click.echo(usage(deployment))
     sys.exit(0)
+
+
+def list_data(context: click.Context) -> None:
+    """Print the bundled data sets and exit (`--list-data`)."""
+    from stackport.data.bundled import data_cache, dataset_table
+
+    columns = ["data set", "task", "size", "labels", "licence", "here"]
+    rows = [columns, *dataset_table()]
+    widths = [max(len(row[index]) for row in rows) for index in range(len(columns))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    click.echo(f"Data cache: {data_cache()} (STACKPORT_DATA_CACHE)")
+    context.exit(0)
+
+
+def fetch_data(context: click.Context) -> None:
+    """Fetch the bundled data sets into the data cache and exit (`--fetch-data`)."""
+    from stackport.data.bundled import DataFetchError, DataIntegrityError, fetch_bundled
+
+    try:
+        for line in fetch_bundled():
+            click.echo(line)
+    except (DataFetchError, DataIntegrityError) as error:
+        raise click.ClickException(str(error)) from None
+    context.exit(0)
 
 
 def latest_run(client: Client, pipeline_name: str) -> PipelineRunResponse | None:
@@ -324,7 +399,10 @@ def report_locations(client: Client, summary: dict) -> None:
 
 def report(summary: dict) -> None:
     """Print the end of a run: status, model version, metrics beside the baseline."""
-    click.echo(f"\nRun {summary['run_name']}: {summary['status']}")
+    click.echo(f"\nRun {summary['run_name']}: {summary['status']} ({summary['seconds']} s)")
+    for name, timing in summary["steps"].items():
+        took = "cached" if timing["cached"] else f"{timing['seconds']} s, {timing['status']}"
+        click.echo(f"  {name}: {took}")
     if summary["error"]:
         click.secho(summary["error"], fg="red", err=True)
         return
@@ -340,6 +418,11 @@ def report(summary: dict) -> None:
         click.echo(f"Promotion: {verdict} ({promotion['reason']})")
         if promotion["promoted"]:
             click.echo("Next: python run.py --pipeline deploy")
+        else:
+            click.echo(
+                f"Next: python run.py --pipeline deploy --model-name {model['name']} "
+                f"--model-version {model['version']}   (serves it anyway)"
+            )
 
 
 if __name__ == "__main__":

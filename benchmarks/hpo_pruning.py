@@ -21,12 +21,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from transformers import AutoTokenizer  # noqa: E402
 
-from textmodels.data_sources import read_bbc_news  # noqa: E402
-from textmodels.hpo import HpoSettings, IntRange, SearchSpace, run_study  # noqa: E402
-from textmodels.modeling import resolve_base_model  # noqa: E402
-from textmodels.splitting import SplitSettings, split_dataset  # noqa: E402
-from textmodels.tokenization import tokenize_dataset  # noqa: E402
-from textmodels.training import TrainingSettings  # noqa: E402
+from stackport.data.sources import read_bbc_news  # noqa: E402
+from stackport.training.hpo import HpoSettings, IntRange, SearchSpace, run_study  # noqa: E402
+from stackport.training.model import resolve_base_model  # noqa: E402
+from stackport.data.splitting import SplitSettings, split_dataset  # noqa: E402
+from stackport.data.tokenization import tokenize_dataset  # noqa: E402
+from stackport.training.trainer import TrainingSettings  # noqa: E402
 
 
 @click.command()

@@ -25,30 +25,30 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import click  # noqa: E402
 import torch  # noqa: E402
 
-from textmodels.benchmarking import (  # noqa: E402
+from stackport.onnx.benchmark import (  # noqa: E402
     BenchmarkSettings,
     model_runtimes,
     onnx_runtime,
     run_benchmark,
 )
-from textmodels.inference import available_cores  # noqa: E402
-from textmodels.modeling import FineTunedModel  # noqa: E402
-from textmodels.onnx_export import (  # noqa: E402
+from stackport.inference.predictor import available_cores  # noqa: E402
+from stackport.training.model import FineTunedModel  # noqa: E402
+from stackport.onnx.export import (  # noqa: E402
     ExportSettings,
     check_parity,
     export_to_onnx,
     parity_texts,
 )
-from textmodels.onnx_model import QuantizationMode  # noqa: E402
-from textmodels.quantization import (  # noqa: E402
+from stackport.inference.onnx_model import QuantizationMode  # noqa: E402
+from stackport.onnx.quantization import (  # noqa: E402
     QuantizationSettings,
     gate_quantized_model,
     quantize_onnx_model,
 )
-from textmodels.settings import DataSettings  # noqa: E402
-from textmodels.splitting import SplitSettings, split_dataset  # noqa: E402
+from stackport.core.settings import DataSettings  # noqa: E402
+from stackport.data.splitting import SplitSettings, split_dataset  # noqa: E402
 from textmodels.task_registry import task_spec  # noqa: E402
-from textmodels.tasks import Task  # noqa: E402
+from stackport.core.tasks import Task  # noqa: E402
 
 HEAD_SEED = 0
 

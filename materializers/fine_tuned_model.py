@@ -12,8 +12,7 @@ from zenml.utils import io_utils
 
 from materializers.html_summary import summary_page
 from materializers.visualization_files import VisualizationFilesMaterializer
-from textmodels.modeling import FineTunedModel
-from textmodels.tasks import Task
+from stackport.training.model import FineTunedModel
 
 MANIFEST_FILENAME = "stackport_model.json"
 CARD_FILENAME = "model_card.html"
@@ -31,7 +30,7 @@ class FineTunedModelMaterializer(VisualizationFilesMaterializer):
         with self.get_temporary_directory(delete_at_exit=True) as temp_dir:
             data.save(temp_dir)
             with open(os.path.join(temp_dir, MANIFEST_FILENAME), "w") as file:
-                json.dump({"task": str(data.task)}, file, indent=2)
+                json.dump({"task": data.task}, file, indent=2)
             io_utils.copy_dir(temp_dir, self.uri)
 
     def load(self, data_type: type[Any]) -> FineTunedModel:
@@ -43,7 +42,7 @@ class FineTunedModelMaterializer(VisualizationFilesMaterializer):
         with self.get_temporary_directory(delete_at_exit=False) as temp_dir:
             io_utils.copy_dir(self.uri, temp_dir)
             with open(os.path.join(temp_dir, MANIFEST_FILENAME)) as file:
-                task = Task(json.load(file)["task"])
+                task = json.load(file)["task"]
             return FineTunedModel.load(temp_dir, task)
 
     def extract_metadata(self, data: FineTunedModel) -> dict[str, MetadataType]:
@@ -52,7 +51,7 @@ class FineTunedModelMaterializer(VisualizationFilesMaterializer):
         weights_files = self.artifact_store.glob(os.path.join(self.uri, WEIGHTS_PATTERN))
         weights_size = sum(self.artifact_store.size(path) or 0 for path in weights_files)
         return {
-            "task": str(data.task),
+            "task": data.task,
             "num_parameters": data.model.num_parameters(),
             "num_labels": len(data.label_names),
             "label_names": data.label_names,

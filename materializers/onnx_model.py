@@ -15,7 +15,7 @@ from zenml.metadata.metadata_types import MetadataType, StorageSize
 
 from materializers.html_summary import summary_page
 from materializers.visualization_files import VisualizationFilesMaterializer
-from textmodels.onnx_model import (
+from stackport.inference.onnx_model import (
     MANIFEST_FILENAME,
     MODEL_FILENAME,
     OnnxModel,
@@ -59,10 +59,9 @@ class OnnxModelMaterializer(VisualizationFilesMaterializer):
         """Task, labels (and thresholds), opset, inputs/outputs, quantization, size and sha256."""
         thresholds = {} if data.thresholds is None else {"thresholds": data.thresholds}
         return {
-            "task": str(data.task),
+            "task": data.task,
             "label_names": data.label_names,
             **thresholds,
-            "split_into_words": data.split_into_words,
             "max_length": data.max_length,
             "opset": data.opset,
             "inputs": data.inputs,
@@ -82,7 +81,7 @@ class OnnxModelMaterializer(VisualizationFilesMaterializer):
 def summary_html(model: OnnxModel) -> str:
     """A self-contained page: what the model predicts, its graph and its files."""
     facts = {
-        "task": str(model.task),
+        "task": model.task,
         "quantization": str(model.quantization),
         "opset": str(model.opset),
         "inputs": ", ".join(model.inputs),
@@ -96,8 +95,6 @@ def summary_html(model: OnnxModel) -> str:
             f"{name} {threshold:g}"
             for name, threshold in zip(model.label_names, model.thresholds, strict=True)
         )
-    if model.split_into_words:
-        facts["input"] = "words: each tagged on its first sub-word"
     files = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{(model.directory / name).stat().st_size:,}</td>"
         f"<td><code>{digest}</code></td></tr>"

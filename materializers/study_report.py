@@ -10,7 +10,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.metadata.metadata_types import MetadataType
 
 from materializers.pydantic_json import PydanticJsonMaterializer
-from textmodels.hpo import StudyReport
+from stackport.training.hpo import StudyReport
 
 PLOTS_FILENAME = "study.html"
 

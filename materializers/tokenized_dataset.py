@@ -16,8 +16,7 @@ from zenml.utils import io_utils
 
 from materializers.html_summary import TEXT_TABLE_STYLE
 from materializers.visualization_files import VisualizationFilesMaterializer
-from textmodels.tasks import Task
-from textmodels.tokenization import TokenizedDataset
+from stackport.data.tokenization import TokenizedDataset
 
 MANIFEST_FILENAME = "dataset.json"
 PREVIEW_FILENAME = "preview.html"
@@ -47,7 +46,7 @@ class TokenizedDatasetMaterializer(VisualizationFilesMaterializer):
             "label_names": data.label_names,
             "tokenizer_fingerprint": data.tokenizer_fingerprint,
             "max_length": data.max_length,
-            "task": str(data.task),
+            "task": data.task,
             "max_windows": data.max_windows,
         }
         with self.get_temporary_directory(delete_at_exit=True) as temp_dir:
@@ -74,7 +73,7 @@ class TokenizedDatasetMaterializer(VisualizationFilesMaterializer):
             label_names=manifest["label_names"],
             tokenizer_fingerprint=manifest["tokenizer_fingerprint"],
             max_length=manifest["max_length"],
-            task=Task(manifest["task"]),
+            task=manifest["task"],
             max_windows=manifest["max_windows"],
         )
 
@@ -83,7 +82,7 @@ class TokenizedDatasetMaterializer(VisualizationFilesMaterializer):
         metadata: dict[str, MetadataType] = {
             "max_length": data.max_length,
             "max_windows": data.max_windows,
-            "task": str(data.task),
+            "task": data.task,
             "label_names": data.label_names,
         }
         for split, table in data.splits.items():

@@ -8,7 +8,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.metadata.metadata_types import MetadataType
 
 from materializers.pydantic_json import PydanticJsonMaterializer
-from textmodels.validation import ValidationReport
+from stackport.data.validation import ValidationReport
 
 HTML_FILENAME = "report.html"
 

@@ -14,56 +14,86 @@ from zenml.enums import ExecutionStatus, ModelStages, StackComponentType
 from zenml.models import ModelVersionResponse
 
 from pipelines.run_summary import summarize_run
-from service.config import ServiceSettings, StrictSettings
+from stackport.core.names import Artifact, Step
+from stackport.core.settings import (
+    DeploymentSettings,
+    ModelSelection,
+    ServiceSettings,
+    StrictSettings,
+)
+from stackport.release.registration import deployable_onnx
+from stackport.serving.deployment import Deployment
 from steps.build_bento import build_bento
 from steps.deploy_bento import deploy_and_record, deploy_bento
-from textmodels.local_serving import Deployment, DeploymentSettings
 
-# The training pipeline registers both ONNX models and logs which is deployable as the model
-# version's `onnx.deployable` metadata (steps/register_model.py).
-DEPLOYABLE_ARTIFACTS = {"fp32": "onnx_model", "int8": "onnx_model_int8"}
 LOCAL_ORCHESTRATOR_FLAVORS = {"local"}
 PIPELINE_NAME = "deployment_pipeline"
+TRAINING_PIPELINE_NAME = "training_pipeline"
+RUNS_SEARCHED = 50
+# The sections of a deployment configuration (configs/deploy.yaml).
+DEPLOY_SECTIONS = {
+    "model": ModelSelection,
+    "service": ServiceSettings,
+    "deployment": DeploymentSettings,
+}
 
 
 class DeploymentFailedError(RuntimeError):
     """The deployment pipeline failed; the message names the failed step and its error."""
 
 
-class ModelSelection(StrictSettings):
-    """Which Model Control Plane version to deploy."""
+def choose_model(selection: ModelSelection) -> tuple[str, str]:
+    """The model to deploy, and how it was chosen (for the user).
 
-    name: str = Field(description="The Model Control Plane model.")
-    version: str = Field(
-        "production", description="A stage (production, staging, latest) or a version name."
+    The configured (or `--model-name`) model, else the model of the latest training run that
+    registered a version.
+
+    Raises:
+        LookupError: No model is configured and no training run registered one.
+    """
+    if selection.name is not None:
+        return selection.name, "as configured"
+    runs = Client().list_pipeline_runs(
+        pipeline_name=TRAINING_PIPELINE_NAME, sort_by="desc:created", size=RUNS_SEARCHED
+    )
+    for run in runs.items:
+        register = run.steps.get(Step.REGISTER_MODEL)
+        if register is not None and register.model_version is not None:
+            return (
+                register.model_version.model.name,
+                f"the model of the latest training run, {run.name}",
+            )
+    raise LookupError(
+        "No training run has registered a model version yet: train one with "
+        "`python run.py --pipeline train`, or name a model with --model-name."
     )
 
 
-def find_model_version(selection: ModelSelection) -> ModelVersionResponse:
-    """The selected model version.
+def find_model_version(name: str, version: str) -> ModelVersionResponse:
+    """The version (or the version in a stage) of a model.
 
     Raises:
         LookupError: The model has no such version (or no version in that stage); the message
             says why (e.g. the latest version was not promoted) and what to run instead.
     """
     try:
-        return Client().get_model_version(selection.name, selection.version)
+        return Client().get_model_version(name, version)
     except KeyError as error:
-        raise LookupError(missing_version_message(selection)) from error
+        raise LookupError(missing_version_message(name, version)) from error
 
 
-def missing_version_message(selection: ModelSelection) -> str:
+def missing_version_message(name: str, version: str) -> str:
     """Why the selected version does not exist, and which command serves one that does."""
     try:
-        latest = Client().get_model_version(selection.name, ModelStages.LATEST)
+        latest = Client().get_model_version(name, ModelStages.LATEST)
     except KeyError:
         return (
-            f"Model {selection.name!r} has no version in the Model Control Plane: train one "
+            f"Model {name!r} has no version in the Model Control Plane: train one "
             "with `python run.py --pipeline train`."
         )
-    if selection.version not in ModelStages.values():
+    if version not in ModelStages.values():
         return (
-            f"Model {selection.name!r} has no version {selection.version!r}; its latest is "
+            f"Model {name!r} has no version {version!r}; its latest is "
             f"{latest.name}: choose one with --model-version."
         )
     promotion = latest.run_metadata.get("promotion", {})
@@ -72,9 +102,9 @@ def missing_version_message(selection: ModelSelection) -> str:
     else:
         why = f"its latest version, {latest.name}, is in stage {latest.stage or 'none'}"
     return (
-        f"Model {selection.name!r} has no version in stage {selection.version!r}: {why}.\n"
+        f"Model {name!r} has no version in stage {version!r}: {why}.\n"
         f"To serve version {latest.name} anyway: python run.py --pipeline deploy "
-        "--model-version latest"
+        f"--model-name {name} --model-version latest"
     )
 
 
@@ -84,33 +114,30 @@ class DeployableModel(StrictSettings):
     name: str
     version: str
     onnx_artifact_id: str = Field(description="ID of its onnx_model or onnx_model_int8 artifact.")
-    metrics: dict[str, float] = Field(default_factory=dict, description="Its test metrics.")
+    metrics: dict[str, float] = Field(description="The ONNX model's own test metrics.")
+    metrics_of: str = Field(description="Which model and split `metrics` are of.")
 
 
-def resolve_deployable(selection: ModelSelection) -> DeployableModel:
-    """The selected version's ONNX model that the quantization gate chose (fp32 or int8).
+def resolve_deployable(name: str, version: str) -> DeployableModel:
+    """The version's ONNX model that the quantization gate chose (fp32 or int8).
 
     Raises:
         LookupError: The version does not exist or has no deployable ONNX model recorded.
     """
-    version = find_model_version(selection)
-    choice = version.run_metadata.get("onnx", {}).get("deployable")
-    artifact = (
-        version.get_artifact(DEPLOYABLE_ARTIFACTS[choice])
-        if choice in DEPLOYABLE_ARTIFACTS
-        else None
-    )
-    if artifact is None:
+    model_version = find_model_version(name, version)
+    deployable = deployable_onnx(model_version.run_metadata)
+    artifact = model_version.get_artifact(deployable.artifact) if deployable else None
+    if deployable is None or artifact is None:
         raise LookupError(
-            f"Version {version.name} of model {version.model.name!r} has no deployable ONNX "
-            "model (metadata onnx.deployable naming an onnx_model or onnx_model_int8 "
-            "artifact): it was trained before ONNX export was part of the training pipeline."
+            f"Version {model_version.name} of model {name!r} has no deployable ONNX model "
+            "(metadata onnx.deployable naming an onnx_model or onnx_model_int8 artifact)."
         )
     return DeployableModel(
-        name=version.model.name,
-        version=version.name,
+        name=model_version.model.name,
+        version=model_version.name,
         onnx_artifact_id=str(artifact.id),
-        metrics=version.run_metadata.get("test_metrics", {}),
+        metrics=deployable.metrics,
+        metrics_of=deployable.metrics_of,
     )
 
 
@@ -135,6 +162,7 @@ def deployment_pipeline(
         model_name=model.name,
         model_version=model.version,
         metrics=model.metrics,
+        metrics_of=model.metrics_of,
         service=service,
         deployment=deployment,
     )
@@ -151,16 +179,18 @@ def orchestrator_is_local() -> bool:
 
 
 def run_deployment(
-    parameters: dict,
-    model_version: str | None = None,
+    deployable: DeployableModel,
+    service: ServiceSettings,
+    settings: DeploymentSettings,
     enable_cache: bool = True,
     run_options: dict | None = None,
 ) -> Deployment:
     """Run `deployment_pipeline` on the active stack and return the deployment.
 
     Args:
-        parameters: The `parameters` of configs/deploy.yaml (`model`, `service`, `deployment`).
-        model_version: Overrides `model.version` (a stage or a version name).
+        deployable: The version to deploy (`resolve_deployable`).
+        service: The service's settings, copied into the bento.
+        settings: Where and how to deploy.
         enable_cache: Reuse the bento of an earlier run with the same model and settings.
         run_options: More `with_options` keywords: the stack's settings and environment
             (`run.stack_run_options`).
@@ -169,27 +199,16 @@ def run_deployment(
         The deployment: URL and PID of the local server, or the image tag.
 
     Raises:
-        LookupError: The model version does not exist or has no deployable ONNX model.
         DeploymentFailedError: A step failed (e.g. the port is taken, no container engine),
             or the run did not complete.
     """
-    selection = ModelSelection.model_validate(parameters["model"])
-    if model_version is not None:
-        selection = selection.model_copy(update={"version": model_version})
-    deployable = resolve_deployable(selection)
-    settings = DeploymentSettings.model_validate(parameters.get("deployment", {}))
     serve_in_pipeline = orchestrator_is_local()
     try:
         deployment_pipeline.with_options(
             enable_cache=enable_cache,
             model=Model(name=deployable.name, version=deployable.version),
             **(run_options or {}),
-        )(
-            model=deployable,
-            service=ServiceSettings.model_validate(parameters.get("service", {})),
-            deployment=settings,
-            serve=serve_in_pipeline,
-        )
+        )(model=deployable, service=service, deployment=settings, serve=serve_in_pipeline)
     except RuntimeError as error:
         run = Client().get_pipeline(PIPELINE_NAME).last_run
         raise DeploymentFailedError(summarize_run(run, error=str(error))["error"]) from error
@@ -200,26 +219,9 @@ def run_deployment(
             "(run it synchronously to deploy in the same command)."
         )
     if serve_in_pipeline:
-        return run.steps["deploy_bento"].outputs["bento_deployment"][0].load()
-    bento = run.steps["build_bento"].outputs["bento"][0].load()
+        return run.steps[Step.DEPLOY_BENTO].outputs[Artifact.BENTO_DEPLOYMENT][0].load()
+    bento = run.steps[Step.BUILD_BENTO].outputs[Artifact.BENTO][0].load()
     try:
         return deploy_and_record(bento, deployable.name, deployable.version, settings)
     except RuntimeError as error:
         raise DeploymentFailedError(f"Deploying bento {bento.tag} failed: {error}") from error
-
-
-def usage(deployment: Deployment) -> str:
-    """What to tell the user: where the service is and how to call it, or the image built."""
-    if deployment.url is None:
-        runner = "podman" if deployment.engine == "buildah" else deployment.engine
-        return (
-            f"Built image {deployment.image} of bento {deployment.bento_tag} with "
-            f"{deployment.engine}.\n  {runner} run --rm -p 3000:3000 {deployment.image}"
-        )
-    return (
-        f"Serving {deployment.model_name} version {deployment.model_version} "
-        f"(bento {deployment.bento_tag}) at {deployment.url} (PID {deployment.pid}).\n"
-        f"  curl -s -X POST {deployment.url}/predict -H 'Content-Type: application/json' \\\n"
-        """    -d '{"texts": ["Shares in the airline rose 5% after its profits doubled."]}'\n"""
-        f"  Metadata: {deployment.url}/metadata   Log: {deployment.log_file}"
-    )

@@ -7,14 +7,7 @@ from typing import Any
 from zenml.client import Client
 from zenml.models import PipelineRunResponse
 
-EVALUATION_STEP = "evaluate_model"
-BASELINE_STEP = "evaluate_baseline"
-REGISTER_STEP = "register_model"
-CONVERT_STEP = "convert_model"
-QUANTIZE_STEP = "quantize_model"
-BENCHMARK_STEP = "benchmark_model"
-HPO_STEP = "search_hyperparameters"
-PROMOTE_STEP = "promote_model"
+from stackport.core.names import Artifact, Step
 
 
 def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[str, Any]:
@@ -42,6 +35,7 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
         "pipeline": run.pipeline.name if run.pipeline else None,
         "status": run.status.value,
         "stack": run.stack.name if run.stack else None,
+        "seconds": duration_seconds(run),
         "error": error,
         "model": None,
         "metrics": {},
@@ -50,35 +44,37 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
         "benchmark": {},
         "hpo": None,
         "promotion": None,
+        "steps": {name: step_timing(step_run) for name, step_run in steps.items()},
         "artifacts": {},
     }
     for step_run in steps.values():
         for name, versions in step_run.outputs.items():
             for version in versions:
                 summary["artifacts"][name] = version.uri
-    if REGISTER_STEP in steps and steps[REGISTER_STEP].model_version is not None:
-        model_version = steps[REGISTER_STEP].model_version
+    if Step.REGISTER_MODEL in steps and steps[Step.REGISTER_MODEL].model_version is not None:
+        model_version = steps[Step.REGISTER_MODEL].model_version
         summary["model"] = {
             "name": model_version.model.name,
             "version": model_version.name,
             "number": model_version.number,
             "id": str(model_version.id),
         }
-    model_evaluation = _load_output(steps, EVALUATION_STEP, "model_evaluation")
-    baseline_evaluation = _load_output(steps, BASELINE_STEP, "baseline_evaluation")
+    model_evaluation = _load_output(steps, Step.EVALUATE_MODEL, Artifact.MODEL_EVALUATION)
+    baseline_evaluation = _load_output(steps, Step.EVALUATE_BASELINE, Artifact.BASELINE_EVALUATION)
     summary["metrics"] = model_evaluation.metrics if model_evaluation else {}
     summary["baseline_metrics"] = baseline_evaluation.metrics if baseline_evaluation else {}
-    quantization = _load_output(steps, QUANTIZE_STEP, "quantization_report")
+    quantization = _load_output(steps, Step.QUANTIZE_MODEL, Artifact.QUANTIZATION_REPORT)
     if quantization is not None:
         summary["onnx"] = {
-            "fp32": steps[CONVERT_STEP].outputs["onnx_model"][0].uri,
-            "int8": steps[QUANTIZE_STEP].outputs["onnx_model_int8"][0].uri,
+            "fp32": steps[Step.CONVERT_MODEL].outputs[Artifact.ONNX_MODEL][0].uri,
+            "int8": steps[Step.QUANTIZE_MODEL].outputs[Artifact.ONNX_MODEL_INT8][0].uri,
             "deployable": quantization.deployable,
             "reason": quantization.reason,
+            "deployable_test_metrics": quantization.deployable_test_metrics,
         }
-    benchmark = _load_output(steps, BENCHMARK_STEP, "benchmark_report")
+    benchmark = _load_output(steps, Step.BENCHMARK_MODEL, Artifact.BENCHMARK_REPORT)
     summary["benchmark"] = benchmark.figures() if benchmark else {}
-    study = _load_output(steps, HPO_STEP, "hpo_study")
+    study = _load_output(steps, Step.SEARCH_HYPERPARAMETERS, Artifact.HPO_STUDY)
     if study is not None:
         summary["hpo"] = {
             "study_name": study.study_name,
@@ -86,7 +82,7 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
             "best_params": study.best_params,
             f"best_validation_{study.metric}": study.best_value,
         }
-    decision = _load_output(steps, PROMOTE_STEP, "promotion_decision")
+    decision = _load_output(steps, Step.PROMOTE_MODEL, Artifact.PROMOTION_DECISION)
     if decision is not None:
         summary["promotion"] = {
             "promoted": decision.promoted,
@@ -94,6 +90,23 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
             "reason": decision.reason,
         }
     return summary
+
+
+def duration_seconds(run_or_step: Any) -> float | None:
+    """How long a run or step took, in seconds; None while it has not ended."""
+    if run_or_step.start_time is None or run_or_step.end_time is None:
+        return None
+    return round((run_or_step.end_time - run_or_step.start_time).total_seconds(), 1)
+
+
+def step_timing(step_run: Any) -> dict[str, Any]:
+    """A step's status, whether it came from the cache, and how long it ran (seconds)."""
+    cached = step_run.status.value == "cached"
+    return {
+        "status": step_run.status.value,
+        "cached": cached,
+        "seconds": None if cached else duration_seconds(step_run),
+    }
 
 
 def _load_output(steps: dict[str, Any], step_name: str, output: str) -> Any:

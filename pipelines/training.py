@@ -6,6 +6,20 @@ convert to ONNX → quantize → benchmark → register → promote.
 
 from zenml import Model, pipeline
 
+from stackport.core.names import Step
+from stackport.core.settings import (
+    BenchmarkSettings,
+    DataSettings,
+    ExportSettings,
+    HpoSettings,
+    ModelSettings,
+    PromotionSettings,
+    QuantizationSettings,
+    SplitSettings,
+    TrainingSettings,
+    ValidationSettings,
+)
+from stackport.release.registration import model_identity
 from steps.benchmark_model import benchmark_model
 from steps.convert_model import convert_model
 from steps.evaluate_baseline import evaluate_baseline
@@ -20,15 +34,6 @@ from steps.split_data import split_data
 from steps.tokenize_data import tokenize_data
 from steps.train_model import train_model
 from steps.validate_data import validate_data
-from textmodels.benchmarking import BenchmarkSettings
-from textmodels.hpo import HpoSettings
-from textmodels.onnx_export import ExportSettings
-from textmodels.promotion import PromotionSettings
-from textmodels.quantization import QuantizationSettings
-from textmodels.settings import DataSettings, ModelSettings
-from textmodels.splitting import SplitSettings
-from textmodels.training import TrainingSettings
-from textmodels.validation import ValidationSettings
 
 
 @pipeline
@@ -53,7 +58,7 @@ def training_pipeline(
         data: Where the data is and which columns to use.
         validation: Thresholds of the data checks.
         split: How to split data that brings no splits.
-        model: Base model, maximum length and the registered model's name.
+        model: Base model, windows, and the registered model's name (else the data set's).
         training: Fine-tuning hyper-parameters; the study's best trial overrides what it searched.
         hpo: The Optuna study: budget, pruner, storage and search space.
         promotion: The gates a new version must pass to move to production.
@@ -61,25 +66,32 @@ def training_pipeline(
         quantization: Int8 quantization options and the accuracy gate's `max_metric_drop`.
         benchmark: How many test texts and repeats the inference benchmark times.
     """
+    identity = model_identity(data, model)
     raw_dataset, load_report = load_data(data=data)
     validation_report = validate_data(raw_dataset, load_report, data=data, validation=validation)
     train_set, validation_set, test_set = split_data(
         raw_dataset, validation_report, data=data, split=split
     )
     tokenized_dataset = tokenize_data(train_set, validation_set, test_set, data=data, model=model)
-    hpo_study = search_hyperparameters(tokenized_dataset, model=model, training=training, hpo=hpo)
+    hpo_study = search_hyperparameters(
+        tokenized_dataset,
+        model=model,
+        training=training,
+        hpo=hpo,
+        study_prefix=hpo.study_name or identity.name,
+    )
     selected_training = select_hyperparameters(hpo_study, training=training)
     fine_tuned = train_model(tokenized_dataset, model=model, training=selected_training)
     model_evaluation = evaluate_model(fine_tuned, tokenized_dataset)
     baseline_evaluation = evaluate_baseline(train_set, test_set, tokenized_dataset)
     onnx_model = convert_model(fine_tuned, tokenized_dataset, validation_set, export=export)
     onnx_model_int8, quantization_report = quantize_model(
-        onnx_model, train_set, test_set, quantization=quantization
+        onnx_model, train_set, validation_set, test_set, quantization=quantization
     )
     benchmark_report = benchmark_model(
         fine_tuned, onnx_model, onnx_model_int8, test_set, benchmark=benchmark
     )
-    registry_model = Model(name=model.name, description=model.description, tags=model.tags)
+    registry_model = Model(**identity.model_dump())
     register_model.with_options(model=registry_model)(
         fine_tuned,
         model_evaluation,
@@ -94,7 +106,6 @@ def training_pipeline(
         model_evaluation,
         baseline_evaluation,
         test_set,
-        model_settings=model,
         promotion=promotion,
-        after="register_model",
+        after=Step.REGISTER_MODEL,
     )

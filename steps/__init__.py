@@ -1,4 +1,4 @@
-"""ZenML steps: thin wrappers that call the plain functions of `textmodels`.
+"""ZenML steps: one per file, each a few lines of glue over the plain functions of `stackport`.
 
 Importing this package registers the project's materializers, so that no artifact falls back
 to ZenML's cloudpickle materializer.

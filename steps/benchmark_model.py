@@ -7,14 +7,11 @@ import pandas as pd
 from zenml import step
 from zenml.logger import get_logger
 
-from textmodels.benchmarking import (
-    BenchmarkReport,
-    BenchmarkSettings,
-    model_runtimes,
-    run_benchmark,
-)
-from textmodels.modeling import FineTunedModel
-from textmodels.onnx_model import OnnxModel
+from stackport.core.names import Artifact
+from stackport.core.settings import BenchmarkSettings
+from stackport.inference.onnx_model import OnnxModel
+from stackport.onnx.benchmark import BenchmarkReport, model_runtimes, run_benchmark
+from stackport.training.model import FineTunedModel
 
 logger = get_logger(__name__)
 
@@ -26,7 +23,7 @@ def benchmark_model(
     onnx_model_int8: OnnxModel,
     test_set: pd.DataFrame,
     benchmark: BenchmarkSettings,
-) -> Annotated[BenchmarkReport, "benchmark_report"]:
+) -> Annotated[BenchmarkReport, Artifact.BENCHMARK_REPORT]:
     """Time and score the three runtimes on test texts; log the figures to the tracker.
 
     Args:

@@ -8,14 +8,16 @@ from zenml.enums import ArtifactType
 from zenml.logger import get_logger
 
 from materializers.onnx_model import step_output_directory
-from textmodels.modeling import FineTunedModel
-from textmodels.onnx_export import ExportSettings, check_parity, export_to_onnx, parity_texts
-from textmodels.onnx_model import OnnxModel
-from textmodels.tokenization import TokenizedDataset
+from stackport.core.names import Artifact
+from stackport.core.settings import ExportSettings
+from stackport.data.tokenization import TokenizedDataset
+from stackport.inference.onnx_model import OnnxModel
+from stackport.onnx.export import check_parity, export_to_onnx, parity_texts
+from stackport.training.model import FineTunedModel
 
 logger = get_logger(__name__)
 
-OUTPUT = "onnx_model"
+OUTPUT = Artifact.ONNX_MODEL
 
 
 @step

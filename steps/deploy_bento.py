@@ -7,12 +7,13 @@ from zenml import log_metadata, step
 from zenml.logger import get_logger
 
 from materializers.bento import default_bentoml_home
-from textmodels.bento_build import BentoArchive
-from textmodels.local_serving import Deployment, DeploymentSettings, deploy
+from stackport.core.names import Artifact
+from stackport.core.settings import DeploymentSettings
+from stackport.serving.bento import BentoArchive
+from stackport.serving.deployment import Deployment
+from stackport.serving.targets import deploy
 
 logger = get_logger(__name__)
-
-OUTPUT = "bento_deployment"
 
 
 @step(enable_cache=False)
@@ -21,7 +22,7 @@ def deploy_bento(
     model_name: str,
     model_version: str,
     deployment: DeploymentSettings,
-) -> Annotated[Deployment, OUTPUT]:
+) -> Annotated[Deployment, Artifact.BENTO_DEPLOYMENT]:
     """Deploy the bento (`deployment.target`) and record it on the model version.
 
     Args:

@@ -5,15 +5,16 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
-from textmodels.evaluation import EvaluationReport
-from textmodels.task_registry import task_spec
-from textmodels.tokenization import TokenizedDataset
+from stackport.core.names import Artifact
+from stackport.data.tokenization import TokenizedDataset
+from stackport.evaluation.report import EvaluationReport
+from stackport.tasks import training_plugin
 
 
 @step
 def evaluate_baseline(
     train_set: pd.DataFrame, test_set: pd.DataFrame, tokenized_dataset: TokenizedDataset
-) -> Annotated[EvaluationReport, "baseline_evaluation"]:
+) -> Annotated[EvaluationReport, Artifact.BASELINE_EVALUATION]:
     """Fit the task's baseline on the training set and evaluate it on the test set.
 
     Classification: TF-IDF + logistic regression; multilabel: TF-IDF + one-vs-rest logistic
@@ -27,7 +28,7 @@ def evaluate_baseline(
     Returns:
         The baseline's evaluation report.
     """
-    baseline = task_spec(tokenized_dataset.task).baseline
+    baseline = training_plugin(tokenized_dataset.task).baseline
     report = baseline(train_set, test_set, tokenized_dataset.label_names)
     log_metadata(report.metrics)
     return report

@@ -5,15 +5,16 @@ from typing import Annotated
 import mlflow
 from zenml import log_metadata, step
 
-from textmodels.evaluation import EvaluationReport
-from textmodels.modeling import FineTunedModel
-from textmodels.tokenization import TokenizedDataset
+from stackport.core.names import Artifact
+from stackport.data.tokenization import TokenizedDataset
+from stackport.evaluation.report import EvaluationReport
+from stackport.training.model import FineTunedModel
 
 
 @step(experiment_tracker=True)
 def evaluate_model(
     model: FineTunedModel, tokenized_dataset: TokenizedDataset
-) -> Annotated[EvaluationReport, "model_evaluation"]:
+) -> Annotated[EvaluationReport, Artifact.MODEL_EVALUATION]:
     """The task's test metrics, per-class metrics and confusion matrix.
 
     Classification: accuracy and macro-F1. Multilabel: subset accuracy, macro- and micro-F1

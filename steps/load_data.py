@@ -1,4 +1,4 @@
-"""Load step: read the labelled data as the task's reader reads it."""
+"""Load step: read the configured data source (a bundled data set, or files) as the task reads it."""
 
 from typing import Annotated
 
@@ -6,22 +6,22 @@ import pandas as pd
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
-from textmodels.data_sources import LoadReport
-from textmodels.settings import DataSettings
-from textmodels.task_registry import task_spec
+from stackport.core.names import Artifact
+from stackport.core.settings import DataSettings
+from stackport.data.bundled import read_dataset
+from stackport.data.sources import LoadReport
+from stackport.tasks import training_plugin
 
 logger = get_logger(__name__)
 
 
-# The source's content can change under an unchanged path, so this step never caches.
+# A source can change under an unchanged name, so this step always reads it; its outputs'
+# content hashes let every later step come from the cache when the content did not change.
 @step(enable_cache=False)
 def load_data(
     data: DataSettings,
-) -> tuple[Annotated[pd.DataFrame, "raw_dataset"], Annotated[LoadReport, "load_report"]]:
+) -> tuple[Annotated[pd.DataFrame, Artifact.RAW_DATASET], Annotated[LoadReport, Artifact.LOAD_REPORT]]:
     """Read the configured source with the task's reader.
-
-    Classification reads the bundled BBC News corpus when no source is set; multilabel labels
-    are parsed into lists; ner also reads CoNLL files.
 
     Args:
         data: Where the data is, its task and columns.
@@ -29,7 +29,7 @@ def load_data(
     Returns:
         The rows as read, with their original columns, and a report of what was read.
     """
-    frame, report = task_spec(data.task).read(data)
+    frame, report = read_dataset(data, training_plugin(data.task).read)
     logger.info("Read %d rows from %s.", report.rows, report.source)
     for note in report.notes:
         logger.info("Reader: %s", note)

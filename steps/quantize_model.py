@@ -8,36 +8,39 @@ from zenml.enums import ArtifactType
 from zenml.logger import get_logger
 
 from materializers.onnx_model import step_output_directory
-from textmodels.onnx_model import OnnxModel
-from textmodels.quantization import (
+from stackport.core.names import Artifact
+from stackport.core.settings import QuantizationSettings
+from stackport.inference.onnx_model import OnnxModel
+from stackport.onnx.quantization import (
     QuantizationReport,
-    QuantizationSettings,
     gate_quantized_model,
     quantize_onnx_model,
 )
 
 logger = get_logger(__name__)
 
-OUTPUT = "onnx_model_int8"
+OUTPUT = Artifact.ONNX_MODEL_INT8
 
 
 @step
 def quantize_model(
     onnx_model: OnnxModel,
     train_set: pd.DataFrame,
+    validation_set: pd.DataFrame,
     test_set: pd.DataFrame,
     quantization: QuantizationSettings,
 ) -> tuple[
     Annotated[OnnxModel, ArtifactConfig(name=OUTPUT, artifact_type=ArtifactType.MODEL)],
-    Annotated[QuantizationReport, "quantization_report"],
+    Annotated[QuantizationReport, Artifact.QUANTIZATION_REPORT],
 ]:
     """Quantize to int8 and keep the fp32 model deployable if the task's metric drops too much.
 
     Args:
         onnx_model: The fp32 ONNX model.
         train_set: Training rows; their texts (NER: word lists) calibrate static quantization.
-        test_set: Test rows both models are evaluated on, by the task's metric (macro_f1;
-            entity_f1 for ner), predicting through `textmodels.inference`.
+        validation_set: Validation rows: the gate compares both models on them, by the task's
+            metric (macro_f1; entity_f1 for ner), predicting through the inference layer.
+        test_set: Test rows: both models' test metrics are reported, never used to decide.
         quantization: Mode, weight options and `max_metric_drop`.
 
     Returns:
@@ -46,7 +49,7 @@ def quantize_model(
     int8_model = quantize_onnx_model(
         onnx_model, step_output_directory(OUTPUT), quantization, train_set["text"].tolist()
     )
-    report = gate_quantized_model(onnx_model, int8_model, test_set, quantization)
+    report = gate_quantized_model(onnx_model, int8_model, validation_set, test_set, quantization)
     log = logger.info if report.deployable == "int8" else logger.warning
     log("Deployable ONNX model: %s; %s.", report.deployable, report.reason)
     log_metadata(

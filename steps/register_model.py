@@ -6,12 +6,14 @@ from zenml import get_step_context, log_metadata, step
 from zenml.logger import get_logger
 from zenml.model.utils import link_artifact_to_model
 
-from textmodels.benchmarking import BenchmarkReport
-from textmodels.evaluation import EvaluationReport
-from textmodels.modeling import FineTunedModel
-from textmodels.onnx_model import MODEL_FILENAME, OnnxModel
-from textmodels.quantization import QuantizationReport
-from textmodels.task_registry import task_spec
+from stackport.core.names import Artifact
+from stackport.evaluation.report import EvaluationReport
+from stackport.inference.onnx_model import OnnxModel
+from stackport.onnx.benchmark import BenchmarkReport
+from stackport.onnx.quantization import QuantizationReport
+from stackport.release.registration import version_metadata
+from stackport.tasks import training_plugin
+from stackport.training.model import FineTunedModel
 
 logger = get_logger(__name__)
 
@@ -26,7 +28,7 @@ def register_model(
     onnx_model_int8: OnnxModel,
     quantization_report: QuantizationReport,
     benchmark_report: BenchmarkReport,
-) -> Annotated[str, "model_version"]:
+) -> Annotated[str, Artifact.MODEL_VERSION]:
     """Link the models, evaluations and benchmark to this run's model version; log the figures.
 
     The step's configured `model` (set by the pipeline) names the Model Control Plane model;
@@ -48,36 +50,24 @@ def register_model(
     for inputs in context.inputs.values():
         for artifact in inputs:
             link_artifact_to_model(artifact)
-    log_metadata(
-        {
-            "test_metrics": model_evaluation.metrics,
-            "baseline_test_metrics": baseline_evaluation.metrics,
-            "per_class": {
-                name: metrics.model_dump() for name, metrics in model_evaluation.per_class.items()
-            },
-            "labels": model.label_names,
-            "task": model.task.value,
-            "onnx": {
-                "deployable": quantization_report.deployable,
-                "reason": quantization_report.reason,
-                "opset": onnx_model.opset,
-                "int8_mode": str(onnx_model_int8.quantization),
-                "fp32_sha256": onnx_model.file_sha256[MODEL_FILENAME],
-                "int8_sha256": onnx_model_int8.file_sha256[MODEL_FILENAME],
-            },
-            "benchmark": benchmark_report.figures(),
-        },
-        infer_model=True,
+    metadata = version_metadata(
+        model,
+        model_evaluation,
+        baseline_evaluation,
+        onnx_model,
+        onnx_model_int8,
+        quantization_report,
+        benchmark_report,
     )
-    version = context.model.version
-    metric = task_spec(model.task).selection_metric
+    log_metadata(metadata, infer_model=True)
+    metric = training_plugin(model.task).selection_metric
     logger.info(
         "Registered %s version %s: test %s %.4f (baseline %s: %.4f).",
         context.model.name,
-        version,
+        context.model.version,
         metric,
         model_evaluation.metrics[metric],
         baseline_evaluation.model_name,
         baseline_evaluation.metrics[metric],
     )
-    return str(version)
+    return str(context.model.version)

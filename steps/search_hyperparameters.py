@@ -7,42 +7,42 @@ from typing import Annotated
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
-from textmodels.hpo import HpoSettings, StudyReport, run_study
-from textmodels.modeling import resolve_base_model
-from textmodels.settings import ModelSettings
-from textmodels.tokenization import TokenizedDataset
-from textmodels.training import TrainingSettings
+from stackport.core.names import Artifact
+from stackport.core.settings import HpoSettings, ModelSettings, TrainingSettings
+from stackport.data.tokenization import TokenizedDataset
+from stackport.training.hpo import StudyReport, run_study, study_name
+from stackport.training.model import model_fingerprint, resolve_base_model
 
 logger = get_logger(__name__)
 
 
-# The study lives in its own storage and is resumed on purpose: a cached result would skip it.
-@step(experiment_tracker=True, enable_cache=False)
+@step(experiment_tracker=True)
 def search_hyperparameters(
     tokenized_dataset: TokenizedDataset,
     model: ModelSettings,
     training: TrainingSettings,
     hpo: HpoSettings,
-) -> Annotated[StudyReport, "hpo_study"]:
-    """Run or resume the study; each trial is an MLflow child run of this step's run.
+    study_prefix: str,
+) -> Annotated[StudyReport, Artifact.HPO_STUDY]:
+    """Run the study until it holds `hpo.n_trials` trials; each trial is an MLflow child run.
 
     Args:
         tokenized_dataset: Tokenized train and validation splits.
         model: The base model.
         training: The settings each trial starts from.
         hpo: Budget, pruner, storage and search space.
+        study_prefix: The study's name before its fingerprint (`hpo.study_name`, else the
+            model's name).
 
     Returns:
         Every trial of the study and the best one.
     """
+    base_model = resolve_base_model(model.base_model)
+    name = study_name(
+        study_prefix, tokenized_dataset, model_fingerprint(base_model), training, hpo
+    )
     with tempfile.TemporaryDirectory(prefix="stackport-hpo-") as workdir:
-        report = run_study(
-            tokenized_dataset,
-            resolve_base_model(model.base_model),
-            training,
-            hpo,
-            Path(workdir),
-        )
+        report = run_study(tokenized_dataset, base_model, training, hpo, name, Path(workdir))
     logger.info("Study %s: %s; best %s.", report.study_name, report.counts(), report.best_params)
     log_metadata({"trials": report.counts(), "best_value": report.best_value or 0.0})
     return report

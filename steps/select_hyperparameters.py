@@ -5,8 +5,9 @@ from typing import Annotated
 from zenml import step
 from zenml.logger import get_logger
 
-from textmodels.hpo import StudyReport, apply_best_params
-from textmodels.training import TrainingSettings
+from stackport.core.names import Artifact
+from stackport.core.settings import TrainingSettings
+from stackport.training.hpo import StudyReport, apply_best_params
 
 logger = get_logger(__name__)
 
@@ -14,7 +15,7 @@ logger = get_logger(__name__)
 @step
 def select_hyperparameters(
     hpo_study: StudyReport, training: TrainingSettings
-) -> Annotated[TrainingSettings, "selected_training"]:
+) -> Annotated[TrainingSettings, Artifact.SELECTED_TRAINING]:
     """Apply the best trial's parameters to the configured training settings.
 
     Args:

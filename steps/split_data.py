@@ -5,9 +5,11 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
-from textmodels.settings import DataSettings
-from textmodels.splitting import SplitSettings, split_dataset
-from textmodels.validation import ValidationReport
+from stackport.core.names import Artifact
+from stackport.core.settings import DataSettings, SplitSettings
+from stackport.data.splitting import split_dataset
+from stackport.data.validation import ValidationReport
+from stackport.tasks import training_plugin
 
 
 @step
@@ -17,9 +19,9 @@ def split_data(
     data: DataSettings,
     split: SplitSettings,
 ) -> tuple[
-    Annotated[pd.DataFrame, "train_set"],
-    Annotated[pd.DataFrame, "validation_set"],
-    Annotated[pd.DataFrame, "test_set"],
+    Annotated[pd.DataFrame, Artifact.TRAIN_SET],
+    Annotated[pd.DataFrame, Artifact.VALIDATION_SET],
+    Annotated[pd.DataFrame, Artifact.TEST_SET],
 ]:
     """Split validated rows into `text`/`label` frames, keeping given splits.
 
@@ -32,6 +34,8 @@ def split_data(
     Returns:
         The train, validation and test sets.
     """
-    splits = split_dataset(raw_dataset, data.text_column, data.label_column, split, data.task)
+    splits = split_dataset(
+        raw_dataset, data.text_column, data.label_column, split, training_plugin(data.task)
+    )
     log_metadata({f"{name}_rows": len(frame) for name, frame in splits.items()})
     return splits["train"], splits["validation"], splits["test"]

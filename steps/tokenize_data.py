@@ -7,9 +7,11 @@ from transformers import AutoTokenizer
 from zenml import step
 from zenml.logger import get_logger
 
-from textmodels.modeling import resolve_base_model
-from textmodels.settings import DataSettings, ModelSettings
-from textmodels.tokenization import TokenizedDataset, tokenize_dataset
+from stackport.core.names import Artifact
+from stackport.core.settings import DataSettings, ModelSettings
+from stackport.data.tokenization import TokenizedDataset, tokenize_dataset
+from stackport.tasks import training_plugin
+from stackport.training.model import resolve_base_model
 
 logger = get_logger(__name__)
 
@@ -21,7 +23,7 @@ def tokenize_data(
     test_set: pd.DataFrame,
     data: DataSettings,
     model: ModelSettings,
-) -> Annotated[TokenizedDataset, "tokenized_dataset"]:
+) -> Annotated[TokenizedDataset, Artifact.TOKENIZED_DATASET]:
     """Tokenize every split as the task encodes it, in windows of `model.max_length` tokens.
 
     Args:
@@ -34,12 +36,12 @@ def tokenize_data(
     Returns:
         The tokenized splits.
     """
-    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(model.base_model))
     dataset = tokenize_dataset(
         {"train": train_set, "validation": validation_set, "test": test_set},
-        tokenizer,
+        AutoTokenizer.from_pretrained(resolve_base_model(model.base_model)),
+        data.task,
+        training_plugin(data.task),
         max_length=model.max_length,
-        task=data.task,
         max_windows=model.max_windows,
     )
     for split in dataset.splits:

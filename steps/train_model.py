@@ -8,10 +8,11 @@ import mlflow
 from zenml import ArtifactConfig, step
 from zenml.enums import ArtifactType
 
-from textmodels.modeling import FineTunedModel, resolve_base_model
-from textmodels.settings import ModelSettings
-from textmodels.tokenization import TokenizedDataset
-from textmodels.training import TrainingSettings, fine_tune
+from stackport.core.names import Artifact
+from stackport.core.settings import ModelSettings, TrainingSettings
+from stackport.data.tokenization import TokenizedDataset
+from stackport.training.model import FineTunedModel, resolve_base_model
+from stackport.training.trainer import fine_tune
 
 
 @step(experiment_tracker=True)
@@ -19,7 +20,7 @@ def train_model(
     tokenized_dataset: TokenizedDataset,
     model: ModelSettings,
     training: TrainingSettings,
-) -> Annotated[FineTunedModel, ArtifactConfig(name="model", artifact_type=ArtifactType.MODEL)]:
+) -> Annotated[FineTunedModel, ArtifactConfig(name=Artifact.MODEL, artifact_type=ArtifactType.MODEL)]:
     """Fine-tune the base model, early-stopping on the task's validation selection metric.
 
     Parameters, per-epoch metrics and the model files go to the stack's experiment tracker

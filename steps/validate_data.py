@@ -6,14 +6,11 @@ import pandas as pd
 from zenml import save_artifact, step
 from zenml.logger import get_logger
 
-from textmodels.data_sources import LoadReport
-from textmodels.settings import DataSettings
-from textmodels.validation import (
-    DataValidationError,
-    ValidationReport,
-    ValidationSettings,
-    validate_dataset,
-)
+from stackport.core.names import Artifact
+from stackport.core.settings import DataSettings, ValidationSettings
+from stackport.data.sources import LoadReport
+from stackport.data.validation import DataValidationError, ValidationReport, validate_dataset
+from stackport.tasks import training_plugin
 
 logger = get_logger(__name__)
 
@@ -24,7 +21,7 @@ def validate_data(
     load_report: LoadReport,
     data: DataSettings,
     validation: ValidationSettings,
-) -> Annotated[ValidationReport, "validation_report"]:
+) -> Annotated[ValidationReport, Artifact.VALIDATION_REPORT]:
     """Run the expectation suite of the task over the raw rows and the reader's findings.
 
     Args:
@@ -42,14 +39,14 @@ def validate_data(
     """
     report = validate_dataset(
         raw_dataset,
-        text_column=data.text_column,
-        label_column=data.label_column,
-        settings=validation,
+        data.text_column,
+        data.label_column,
+        validation,
+        training_plugin(data.task),
         source_problems=load_report.problems,
-        task=data.task,
     )
     if not report.success:
-        save_artifact(report, name="validation_report")
+        save_artifact(report, name=Artifact.VALIDATION_REPORT)
         raise DataValidationError(report)
     logger.info("All %d validation checks passed.", len(report.checks))
     return report

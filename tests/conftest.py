@@ -18,7 +18,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from textmodels.data_sources import read_bbc_news  # noqa: E402
+from stackport.data.bundled import read_bbc_news  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

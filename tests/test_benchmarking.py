@@ -8,17 +8,17 @@ import pytest
 from tests.task_data import NER_SENTENCES
 from tests.tiny_onnx import tiny_model
 from textmodels import ner
-from textmodels.benchmarking import (
+from stackport.onnx.benchmark import (
     BenchmarkReport,
     BenchmarkSettings,
     RuntimeBenchmark,
     model_runtimes,
     run_benchmark,
 )
-from textmodels.onnx_export import export_to_onnx
-from textmodels.quantization import QuantizationSettings, quantize_onnx_model
-from textmodels.settings import DataSettings
-from textmodels.tasks import Task
+from stackport.onnx.export import export_to_onnx
+from stackport.onnx.quantization import QuantizationSettings, quantize_onnx_model
+from stackport.core.settings import DataSettings
+from stackport.core.tasks import Task
 
 SETTINGS = BenchmarkSettings(
     max_texts=10, latency_texts=3, batch_size=4, repeats=2, warmup_batches=1, threads=1

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from textmodels.evaluation import classification_report
-from textmodels.modeling import resolve_base_model
-from textmodels.splitting import SplitSettings, split_dataset
-from textmodels.tokenization import tokenize_dataset
-from textmodels.training import TrainingSettings, fine_tune
+from stackport.evaluation.report import classification_report
+from stackport.training.model import resolve_base_model
+from stackport.data.splitting import SplitSettings, split_dataset
+from stackport.data.tokenization import tokenize_dataset
+from stackport.training.trainer import TrainingSettings, fine_tune
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Readers: the bundled BBC News corpus and user files in every supported format."""
+"""Readers of user files in every supported format, and of the bundled BBC News corpus."""
 
 import json
 from pathlib import Path
@@ -7,7 +7,9 @@ import fsspec
 import pandas as pd
 import pytest
 
-from textmodels.data_sources import SPLIT_COLUMN, read_bbc_news, read_source
+from stackport.core.names import SPLIT_COLUMN
+from stackport.data.bundled import read_bbc_news
+from stackport.data.sources import read_source
 
 
 def test_bbc_news_is_deduplicated_decoded_and_sorted_by_topic():

@@ -21,8 +21,8 @@ import run
 from materializers.bento import default_bentoml_home
 from materializers.onnx_model import OnnxModelMaterializer
 from pipelines.deployment import DeploymentFailedError, run_deployment, usage
-from textmodels.bento_build import BentoArchive
-from textmodels.local_serving import (
+from stackport.serving.bento import BentoArchive
+from stackport.serving.local import (
     CONTAINER_ENGINES,
     BaseImageUnavailableError,
     ContainerEngineUnavailableError,
@@ -34,8 +34,8 @@ from textmodels.local_serving import (
     record_path,
     stop,
 )
-from textmodels.promotion import PromotionEvidence, PromotionSettings, decide_promotion
-from textmodels.quantization import QuantizationSettings, quantize_onnx_model
+from stackport.release.promotion import PromotionEvidence, PromotionSettings, decide_promotion
+from stackport.onnx.quantization import QuantizationSettings, quantize_onnx_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "tiny-deploy"

@@ -155,13 +155,13 @@ COVERAGE = [
         r"\.venv/bin/bentoml serve \S+ --port 3000",
         "test",
         f"{DEPLOY}::test_production_version_is_built_deployed_and_recorded "
-        "(textmodels.local_serving.start_server runs `bentoml serve <tag> --port`)",
+        "(stackport.serving.local.start_server runs `bentoml serve <tag> --port`)",
     ),
     Coverage(
         r"\.venv/bin/bentoml import \S+\.bento",
         "test",
         f"{DEPLOY}::test_after_a_remote_build_the_client_deploys "
-        "(textmodels.bento_build.import_bento runs `bentoml import`)",
+        "(stackport.serving.bento.import_bento runs `bentoml import`)",
     ),
     Coverage(
         r"\.venv/bin/bentoml containerize \S+",

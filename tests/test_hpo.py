@@ -5,7 +5,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from materializers.study_report import study_html
-from textmodels.hpo import (
+from stackport.training.hpo import (
     FloatRange,
     HpoSettings,
     IntRange,
@@ -13,9 +13,9 @@ from textmodels.hpo import (
     apply_best_params,
     run_study,
 )
-from textmodels.splitting import SplitSettings, split_dataset
-from textmodels.tokenization import tokenize_dataset
-from textmodels.training import TrainingSettings
+from stackport.data.splitting import SplitSettings, split_dataset
+from stackport.data.tokenization import tokenize_dataset
+from stackport.training.trainer import TrainingSettings
 
 
 def forced_pruning_settings(storage: str, n_trials: int) -> HpoSettings:

@@ -18,14 +18,14 @@ from materializers.evaluation_report import EvaluationReportMaterializer
 from materializers.fine_tuned_model import FineTunedModelMaterializer
 from materializers.onnx_model import OnnxModelMaterializer
 from materializers.tokenized_dataset import TokenizedDatasetMaterializer
-from textmodels.benchmarking import BenchmarkReport, RuntimeBenchmark
-from textmodels.evaluation import EvaluationReport, classification_report
-from textmodels.inference import OnnxPredictor
-from textmodels.modeling import FineTunedModel
-from textmodels.onnx_export import export_to_onnx
-from textmodels.onnx_model import OnnxModel, OnnxModelIntegrityError
-from textmodels.tasks import Task
-from textmodels.tokenization import TOKENIZED_SCHEMA, TokenizedDataset, tokenize_dataset
+from stackport.onnx.benchmark import BenchmarkReport, RuntimeBenchmark
+from stackport.evaluation.report import EvaluationReport, classification_report
+from stackport.inference.predictor import OnnxPredictor
+from stackport.training.model import FineTunedModel
+from stackport.onnx.export import export_to_onnx
+from stackport.inference.onnx_model import OnnxModel, OnnxModelIntegrityError
+from stackport.core.tasks import Task
+from stackport.data.tokenization import TOKENIZED_SCHEMA, TokenizedDataset, tokenize_dataset
 
 MODEL_LABELS = ["business", "sport", "tech"]
 PICKLE_SUFFIXES = {".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt"}

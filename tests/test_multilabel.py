@@ -13,14 +13,14 @@ from materializers.fine_tuned_model import FineTunedModelMaterializer
 from materializers.tokenized_dataset import TokenizedDatasetMaterializer
 from tests.task_data import materializer_round_trip, multilabel_titles
 from textmodels import multilabel
-from textmodels.modeling import FineTunedModel
-from textmodels.settings import DataSettings
-from textmodels.splitting import SplitSettings, split_dataset
+from stackport.training.model import FineTunedModel
+from stackport.core.settings import DataSettings
+from stackport.data.splitting import SplitSettings, split_dataset
 from textmodels.task_registry import task_spec
-from textmodels.tasks import Task
-from textmodels.tokenization import TokenizedDataset, tokenize_dataset
-from textmodels.training import TrainingSettings, fine_tune
-from textmodels.validation import ValidationReport, ValidationSettings, validate_dataset
+from stackport.core.tasks import Task
+from stackport.data.tokenization import TokenizedDataset, tokenize_dataset
+from stackport.training.trainer import TrainingSettings, fine_tune
+from stackport.data.validation import ValidationReport, ValidationSettings, validate_dataset
 
 LABEL_SETS = [["sport"], ["sport", "tech"], ["tech"], []]
 

@@ -14,15 +14,15 @@ from materializers.fine_tuned_model import FineTunedModelMaterializer
 from materializers.tokenized_dataset import TokenizedDatasetMaterializer
 from tests.task_data import NER_SENTENCES, materializer_round_trip
 from textmodels import ner
-from textmodels.inference import word_windows
-from textmodels.modeling import FineTunedModel
-from textmodels.settings import DataSettings
-from textmodels.splitting import SplitSettings, split_dataset
+from stackport.inference.predictor import word_windows
+from stackport.training.model import FineTunedModel
+from stackport.core.settings import DataSettings
+from stackport.data.splitting import SplitSettings, split_dataset
 from textmodels.task_registry import task_spec
-from textmodels.tasks import Task
-from textmodels.tokenization import TokenizedDataset, tokenize_dataset, tokenized_schema
-from textmodels.training import TrainingSettings, fine_tune
-from textmodels.validation import ValidationReport, ValidationSettings, validate_dataset
+from stackport.core.tasks import Task
+from stackport.data.tokenization import TokenizedDataset, tokenize_dataset, tokenized_schema
+from stackport.training.trainer import TrainingSettings, fine_tune
+from stackport.data.validation import ValidationReport, ValidationSettings, validate_dataset
 
 CONLL = """\
 -DOCSTART- -X- -X- O

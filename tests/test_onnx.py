@@ -16,7 +16,7 @@ from materializers.quantization_report import QuantizationReportMaterializer
 from tests.task_data import NER_SENTENCES, materializer_round_trip, multilabel_titles
 from tests.tiny_onnx import MAX_LENGTH, MULTILABEL_THRESHOLDS, tiny_model
 from textmodels import ner
-from textmodels.inference import (
+from stackport.inference.predictor import (
     Entity,
     EntityPrediction,
     MultilabelPrediction,
@@ -26,10 +26,10 @@ from textmodels.inference import (
     softmax,
     split_words,
 )
-from textmodels.modeling import FineTunedModel
-from textmodels.onnx_export import OnnxParityError, check_parity, export_to_onnx
-from textmodels.onnx_model import MANIFEST_FILENAME, OnnxModel, QuantizationMode
-from textmodels.quantization import (
+from stackport.training.model import FineTunedModel
+from stackport.onnx.export import OnnxParityError, check_parity, export_to_onnx
+from stackport.inference.onnx_model import MANIFEST_FILENAME, OnnxModel, QuantizationMode
+from stackport.onnx.quantization import (
     QuantizationReport,
     QuantizationSettings,
     choose_deployable,
@@ -37,9 +37,9 @@ from textmodels.quantization import (
     gate_quantized_model,
     quantize_onnx_model,
 )
-from textmodels.settings import DataSettings
-from textmodels.tasks import Task
-from textmodels.tokenization import tokenize_dataset
+from stackport.core.settings import DataSettings
+from stackport.core.tasks import Task
+from stackport.data.tokenization import tokenize_dataset
 
 
 def tiny_classifier(tiny_bert_path: Path, label_names: list[str], seed: int) -> FineTunedModel:

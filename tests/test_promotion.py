@@ -1,6 +1,6 @@
 """Promotion gates, decided on plain numbers."""
 
-from textmodels.promotion import PromotionEvidence, PromotionSettings, decide_promotion
+from stackport.release.promotion import PromotionEvidence, PromotionSettings, decide_promotion
 
 SETTINGS = PromotionSettings(
     metric="macro_f1", min_metric=0.9, max_gap_to_baseline=0.01, min_delta=0.005

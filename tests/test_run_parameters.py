@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from pipelines.run_parameters import validated_parameters
 from pipelines.training import training_pipeline
-from textmodels.hpo import HpoSettings
-from textmodels.splitting import SplitSettings
+from stackport.training.hpo import HpoSettings
+from stackport.data.splitting import SplitSettings
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 TRAINING_CONFIGS = [CONFIGS / "train.yaml", CONFIGS / "ner-conll2003.yaml"]

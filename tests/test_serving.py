@@ -27,14 +27,14 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from task_data import NER_SENTENCES, multilabel_titles
 from tiny_onnx import tiny_onnx_model
 
-from service.config import ServiceSettings
+from stackport.serving.served_model import ServiceSettings
 from textmodels import ner
-from textmodels.bento_build import BentoArchive, build_bento_archive, service_sources, tag_part
-from textmodels.inference import OnnxPredictor, sigmoid
-from textmodels.local_serving import Deployment, DeploymentSettings, serve_locally, stop
-from textmodels.onnx_model import OnnxModel
-from textmodels.settings import DataSettings
-from textmodels.tasks import Task
+from stackport.serving.bento import BentoArchive, build_bento_archive, service_sources, tag_part
+from stackport.inference.predictor import OnnxPredictor, sigmoid
+from stackport.serving.local import Deployment, DeploymentSettings, serve_locally, stop
+from stackport.inference.onnx_model import OnnxModel
+from stackport.core.settings import DataSettings
+from stackport.core.tasks import Task
 
 MODEL_NAMES = {
     Task.CLASSIFICATION: "Tiny BBC",
@@ -226,9 +226,9 @@ def test_service_imports_without_torch_or_transformers(bento: BentoArchive, bent
                     raise ImportError(f"{name} is blocked")
 
         sys.meta_path.insert(0, Blocker())
-        import service.app
+        import stackport.serving.service
 
-        print(service.app.TextModelService.name)
+        print(stackport.serving.service.TextModelService.name)
         """,
     )
     assert output == "text_model"
@@ -258,7 +258,7 @@ def test_service_is_ready_only_once_the_session_is_loaded(bento, bentoml_home):
         """
         import threading
 
-        import service.app as app
+        import stackport.serving.service as app
 
         opened = threading.Event()
         Predictor = app.OnnxPredictor

@@ -4,11 +4,15 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from textmodels.baseline import evaluate_tfidf_baseline
-from textmodels.data_sources import SPLIT_COLUMN
-from textmodels.evaluation import classification_report
-from textmodels.splitting import SplitSettings, split_dataset
-from textmodels.tokenization import tokenize_dataset, tokenizer_fingerprint
+from stackport.core.names import SPLIT_COLUMN
+from stackport.core.settings import SplitSettings
+from stackport.data.splitting import split_dataset
+from stackport.data.tokenization import tokenize_dataset, tokenizer_fingerprint
+from stackport.evaluation.report import classification_report
+from stackport.tasks import training_plugin
+from stackport.tasks.classification.train import evaluate_baseline
+
+CLASSIFICATION = training_plugin("classification")
 
 
 @pytest.fixture()
@@ -20,8 +24,8 @@ def labelled() -> pd.DataFrame:
 
 def test_split_is_stratified_seeded_and_keeps_duplicates_together(labelled):
     settings = SplitSettings(validation_fraction=0.2, test_fraction=0.2, seed=7)
-    splits = split_dataset(labelled, "body", "topic", settings)
-    again = split_dataset(labelled, "body", "topic", settings)
+    splits = split_dataset(labelled, "body", "topic", settings, CLASSIFICATION)
+    again = split_dataset(labelled, "body", "topic", settings, CLASSIFICATION)
 
     assert sum(len(frame) for frame in splits.values()) == len(labelled)
     for name, frame in splits.items():
@@ -38,7 +42,7 @@ def test_split_is_stratified_seeded_and_keeps_duplicates_together(labelled):
 
 def test_given_splits_are_kept_and_a_missing_validation_split_is_carved(labelled):
     labelled[SPLIT_COLUMN] = ["test" if i % 5 == 0 else "train" for i in range(len(labelled))]
-    splits = split_dataset(labelled, "body", "topic", SplitSettings())
+    splits = split_dataset(labelled, "body", "topic", SplitSettings(), CLASSIFICATION)
     assert len(splits["test"]) == (labelled[SPLIT_COLUMN] == "test").sum()
     assert len(splits["validation"]) > 0
     assert (
@@ -48,15 +52,15 @@ def test_given_splits_are_kept_and_a_missing_validation_split_is_carved(labelled
 
 
 def test_max_rows_takes_a_seeded_subset_of_the_named_splits_only(labelled):
-    full = split_dataset(labelled, "body", "topic", SplitSettings(seed=3))
+    full = split_dataset(labelled, "body", "topic", SplitSettings(seed=3), CLASSIFICATION)
     settings = SplitSettings(seed=3, max_rows={"train": 20, "test": 4})
-    subset = split_dataset(labelled, "body", "topic", settings)
+    subset = split_dataset(labelled, "body", "topic", settings, CLASSIFICATION)
 
     assert len(subset["train"]) == 20 and len(subset["test"]) == 4
     assert subset["validation"].equals(full["validation"])
     for name in ("train", "test"):
         assert set(subset[name]["text"]) < set(full[name]["text"])
-    assert subset["train"].equals(split_dataset(labelled, "body", "topic", settings)["train"])
+    assert subset["train"].equals(split_dataset(labelled, "body", "topic", settings, CLASSIFICATION)["train"])
 
 
 def test_tokenized_dataset_counts_labels_and_truncation(tiny_bert_path):
@@ -66,7 +70,7 @@ def test_tokenized_dataset_counts_labels_and_truncation(tiny_bert_path):
         "validation": pd.DataFrame({"text": ["short"], "label": ["x"]}),
         "test": pd.DataFrame({"text": ["short"], "label": ["z"]}),
     }
-    dataset = tokenize_dataset(splits, tokenizer, max_length=16)
+    dataset = tokenize_dataset(splits, tokenizer, "classification", CLASSIFICATION, max_length=16)
 
     assert dataset.label_names == ["x", "y", "z"]
     assert dataset.label_counts("train") == {"x": 1, "y": 1, "z": 0}
@@ -89,6 +93,6 @@ def test_tfidf_baseline_separates_distinct_topics():
     words = {"sport": "goal match team", "tech": "chip software phone"}
     rows = [{"text": f"{words[label]} {i}", "label": label} for label in words for i in range(20)]
     frame = pd.DataFrame(rows)
-    report = evaluate_tfidf_baseline(frame.iloc[::2], frame.iloc[1::2], ["sport", "tech"])
+    report = evaluate_baseline(frame.iloc[::2], frame.iloc[1::2], ["sport", "tech"])
     assert report.model_name == "tfidf-logreg"
     assert report.metrics["macro_f1"] == 1.0

@@ -9,9 +9,9 @@ from zenml.utils import source_utils
 
 from tests.task_data import NER_SENTENCES, multilabel_titles
 from tests.test_training_pipeline import invoke, tiny_config
-from textmodels.modeling import FineTunedModel
+from stackport.training.model import FineTunedModel
 from textmodels.task_registry import TASKS
-from textmodels.tasks import Task
+from stackport.core.tasks import Task
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

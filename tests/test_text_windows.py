@@ -10,16 +10,16 @@ from transformers import AutoTokenizer
 
 from tests.tiny_onnx import MAX_LENGTH, tiny_model
 from textmodels import multilabel
-from textmodels.benchmarking import pytorch_runtime
+from stackport.onnx.benchmark import pytorch_runtime
 from textmodels.classification import encode_texts
-from textmodels.inference import OnnxPredictor, mean_by_text, softmax
-from textmodels.modeling import FineTunedModel
-from textmodels.onnx_export import export_to_onnx
-from textmodels.onnx_model import OnnxModel
+from stackport.inference.predictor import OnnxPredictor, mean_by_text, softmax
+from stackport.training.model import FineTunedModel
+from stackport.onnx.export import export_to_onnx
+from stackport.inference.onnx_model import OnnxModel
 from textmodels.task_registry import task_spec
-from textmodels.tasks import Task
-from textmodels.tokenization import tokenize_dataset
-from textmodels.training import OneWindowPerExample
+from stackport.core.tasks import Task
+from stackport.data.tokenization import tokenize_dataset
+from stackport.training.trainer import OneWindowPerExample
 
 MAX_WINDOWS = 3
 

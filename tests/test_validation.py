@@ -15,7 +15,7 @@ from zenml.artifact_stores.local_artifact_store import (
 from zenml.enums import StackComponentType, VisualizationType
 
 from materializers.validation_report import ValidationReportMaterializer
-from textmodels.validation import (
+from stackport.data.validation import (
     CheckResult,
     DataValidationError,
     ValidationReport,

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import torch
 
-from textmodels.modeling import FineTunedModel
-from textmodels.onnx_export import export_to_onnx
-from textmodels.onnx_model import OnnxModel
+from stackport.training.model import FineTunedModel
+from stackport.onnx.export import export_to_onnx
+from stackport.inference.onnx_model import OnnxModel
 from textmodels.task_registry import task_spec
-from textmodels.tasks import Task
+from stackport.core.tasks import Task
 
 MAX_LENGTH = 64
 # Thresholds around 0.5: a random head's probabilities are close to it, so texts get 0 to 5 labels.

@@ -1,0 +1,1 @@
+"""Names, task names, plug-in interfaces and settings: what every layer may import."""

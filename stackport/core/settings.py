@@ -1,0 +1,401 @@
+"""Every setting of the pipelines, on one strict base: the sections of a run configuration.
+
+The sections of `configs/train.yaml` are the parameters of `training_pipeline` (`data`,
+`validation`, `split`, `model`, `training`, `hpo`, `promotion`, `export`, `quantization`,
+`benchmark`); those of `configs/deploy.yaml` are `model` (`ModelSelection`), `service` and
+`deployment`. A field's default here is the only default: the shipped configs set only what
+differs from it, and a section left out of a config behaves exactly as the default run.
+Unknown keys are refused, so that a misspelt key is an error instead of a silent default.
+`docs/configuration.md` is generated from these models.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+from stackport.core.tasks import DEFAULT_TASK, Task
+
+
+class StrictSettings(BaseModel):
+    """Settings that refuse unknown keys, so that a misspelt key in a config is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- training: data and model
+
+
+class DataSettings(StrictSettings):
+    """Where the labelled data is, what task it is for and which columns hold what.
+
+    For `ner`, the text column holds each sentence's tokens and the label column its tags
+    (CoNLL files are read into these two columns).
+    """
+
+    source: str = Field(
+        "bundled:rotten-tomatoes",
+        description="`bundled:<name>` (`python run.py --list-data`), or a local path or fsspec "
+        "URI of a CSV/JSONL/Parquet file or a folder. `--data`.",
+    )
+    task: Task = Field(DEFAULT_TASK, description="What to train (a folder of stackport/tasks/).")
+    text_column: str = Field(
+        "text", description="Column holding the text (`ner`: the token list). `--text-column`."
+    )
+    label_column: str = Field(
+        "label",
+        description="Column holding the label (`multilabel`: labels; `ner`: tags). "
+        "`--label-column`.",
+    )
+    label_delimiter: str = Field(
+        "|", min_length=1, description="multilabel: separates the labels of a text in a CSV cell."
+    )
+
+
+class ValidationSettings(StrictSettings):
+    """What a dataset must satisfy to be trained on.
+
+    For `ner`, the labels are entity types (`PER`, not `B-PER`), an example of a type is one
+    entity mention, and the text-length bounds do not apply.
+    """
+
+    labels: list[str] | None = Field(
+        None, description="The declared label set (`ner`: entity types); null: any labels."
+    )
+    min_classes: int = Field(2, ge=1, description="Fewest distinct labels (`ner`: entity types).")
+    min_examples_per_class: int = Field(
+        10, ge=1, description="Fewest examples of each label (`ner`: mentions)."
+    )
+    min_text_chars: int = Field(
+        1, ge=0, description="Shortest text, in characters (not for `ner`)."
+    )
+    max_text_chars: int = Field(
+        100_000, ge=1, description="Longest text, in characters (not for `ner`)."
+    )
+    allow_empty_label_sets: bool = Field(
+        False, description="multilabel: a text may carry no label at all."
+    )
+    max_shared_texts: int = Field(
+        0,
+        ge=0,
+        description="Distinct texts that may occur in two given splits (e.g. the short "
+        "headlines CoNLL-2003's official splits share); each one leaks test data into training.",
+    )
+
+
+class SplitSettings(StrictSettings):
+    """How to split data that does not come with its own splits."""
+
+    validation_fraction: float = Field(
+        0.1, gt=0, lt=1, description="Share of the data carved out for validation."
+    )
+    test_fraction: float = Field(
+        0.1, gt=0, lt=1, description="Share of the data carved out for test."
+    )
+    seed: int = Field(42, description="Seed of the split.")
+    max_rows: dict[Literal["train", "validation", "test"], PositiveInt] = Field(
+        default_factory=dict,
+        description="A subset: at most this many rows of a split (seeded sample), e.g. "
+        "{train: 2000}; a split not named keeps all its rows.",
+    )
+
+
+class ModelSettings(StrictSettings):
+    """The base model to fine-tune, how it reads texts, and the model it becomes.
+
+    The name, description and tags of the Model Control Plane model follow the data set
+    (`rotten-tomatoes-sentiment` for `bundled:rotten-tomatoes`, `<file stem>-<task>` for a
+    file) unless they are set here.
+    """
+
+    base_model: str | None = Field(
+        None, description="Local Hugging Face model folder; null: the bundled MiniLM-L6. `--model`."
+    )
+    max_length: int = Field(128, ge=8, le=512, description="Tokens per window of a text.")
+    max_windows: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="classification, multilabel: a longer text is read as up to this many "
+        "consecutive windows of max_length tokens (the rest is cut) and predicted by the mean "
+        "of their logits; training draws one window per text per epoch. 1: truncate. "
+        "ner always reads every window.",
+    )
+    name: str | None = Field(
+        None, description="Model name in the Model Control Plane; null: from the data set."
+    )
+    description: str | None = Field(
+        None, description="Description of the model in the Model Control Plane; null: from the "
+        "data set."
+    )
+    tags: list[str] | None = Field(
+        None, description="Tags of the model in the Model Control Plane; null: from the data set."
+    )
+
+
+class TrainingSettings(StrictSettings):
+    """Hyper-parameters of one fine-tuning run."""
+
+    learning_rate: float = Field(
+        1e-4, gt=0, description="Peak learning rate (AdamW, linear decay after warm-up)."
+    )
+    batch_size: int = Field(32, ge=1, description="Training batch size.")
+    epochs: int = Field(2, ge=1, description="Most epochs; early stopping may end sooner.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(
+        0.1, ge=0, lt=1, description="Share of the steps spent warming the learning rate up."
+    )
+    early_stopping_patience: int = Field(
+        2, ge=1, description="Epochs without a better selection metric before stopping."
+    )
+    seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")
+
+
+# ---------------------------------------------------------------- training: search
+
+
+class FloatRange(StrictSettings):
+    """Bounds of a float hyper-parameter."""
+
+    low: float = Field(description="Lowest value.")
+    high: float = Field(description="Highest value.")
+    log: bool = Field(False, description="Sample on a log scale.")
+
+
+class IntRange(StrictSettings):
+    """Bounds of an integer hyper-parameter."""
+
+    low: int = Field(description="Lowest value.")
+    high: int = Field(description="Highest value.")
+
+
+class SearchSpace(StrictSettings):
+    """What the study may vary; a parameter set to null keeps its `training:` value."""
+
+    learning_rate: FloatRange | None = Field(
+        FloatRange(low=5e-5, high=3e-4, log=True),
+        description="Range of `training.learning_rate`.",
+    )
+    batch_size: list[int] | None = Field(
+        default_factory=lambda: [16, 32], description="Choices of `training.batch_size`."
+    )
+    weight_decay: FloatRange | None = Field(
+        FloatRange(low=0.0, high=0.1), description="Range of `training.weight_decay`."
+    )
+    warmup_ratio: FloatRange | None = Field(
+        FloatRange(low=0.0, high=0.2), description="Range of `training.warmup_ratio`."
+    )
+    epochs: IntRange | None = Field(
+        None, description="Range of `training.epochs`; null: not searched."
+    )
+
+
+PrunerName = Literal["hyperband", "successive_halving", "median", "threshold", "none"]
+
+
+class HpoSettings(StrictSettings):
+    """The Optuna study before the final training: budget, pruning, storage, trials' data."""
+
+    n_trials: int = Field(3, ge=0, description="Trials per run; 0 skips the search.")
+    timeout_minutes: float | None = Field(
+        8, gt=0, description="No new trial starts after this many minutes; null: no limit."
+    )
+    study_name: str | None = Field(
+        None, description="Name of the Optuna study; a study of this name in `storage` resumes. "
+        "null: the model's name."
+    )
+    storage: str = Field(
+        "sqlite:///runs/optuna.db",
+        description="Optuna storage URL; a study of the same name there is resumed.",
+    )
+    seed: int = Field(42, description="Seed of the TPE sampler (a resumed study adds its trials).")
+    pruner: PrunerName = Field(
+        "hyperband",
+        description="`hyperband`, `successive_halving`, `median`, `threshold` or `none`.",
+    )
+    prune_below: float = Field(0.0, description="`threshold` pruner: prune a value below this.")
+    pruner_warmup_epochs: int = Field(0, ge=0, description="Epochs before a trial can be pruned.")
+    trial_epochs: int | None = Field(
+        1, ge=1, description="Epochs per trial; null: as sampled (or `training.epochs`)."
+    )
+    trial_train_fraction: float = Field(
+        0.25, gt=0, le=1, description="Share of the training split each trial trains on."
+    )
+    search_space: SearchSpace = Field(
+        default_factory=SearchSpace, description="What the trials vary (below)."
+    )
+
+
+# ---------------------------------------------------------------- training: release
+
+
+class PromotionSettings(StrictSettings):
+    """Thresholds every gate checks; all gates must pass for a promotion."""
+
+    metric: str | None = Field(
+        None, description="Test metric the gates compare; null: the task's selection metric."
+    )
+    min_metric: float | None = Field(
+        None, description="The new model's metric must reach this; null: no floor."
+    )
+    max_gap_to_baseline: float = Field(
+        0.01, description="It may trail the TF-IDF baseline by at most this much."
+    )
+    min_delta: float = Field(0.0, description="It must beat production by at least this much.")
+    stage: str = Field("production", description="The stage a promoted version moves to.")
+
+
+# ---------------------------------------------------------------- training: ONNX
+
+
+class QuantizationMode(StrEnum):
+    """How the weights of an ONNX model are stored and computed."""
+
+    FP32 = "fp32"
+    DYNAMIC_INT8 = "dynamic-int8"
+    STATIC_INT8 = "static-int8"
+
+
+class ExportSettings(StrictSettings):
+    """How to export the fine-tuned model to ONNX and how closely it must match PyTorch."""
+
+    opset: int | None = Field(
+        None, ge=14, description="ONNX opset; null: Optimum's default for the architecture."
+    )
+    parity_tolerance: float = Field(
+        1e-4, gt=0, description="Largest |ONNX - PyTorch| logit difference allowed."
+    )
+    parity_samples: int = Field(
+        64, ge=1, description="Validation texts (a seeded sample) the parity check runs."
+    )
+
+
+# Ops whose int8 versions cost transformer accuracy for little speed stay in float in static
+# quantization: normalization, GELU (and the Erf, Div, Mul and Add it is exported as), softmax,
+# and the residual Adds whose outputs LayerNormalization reads.
+ACCURACY_SENSITIVE_OP_TYPES = (
+    "LayerNormalization",
+    "SkipLayerNormalization",
+    "Gelu",
+    "BiasGelu",
+    "FastGelu",
+    "Erf",
+    "Softmax",
+    "Add",
+    "Mul",
+    "Div",
+)
+
+
+class QuantizationSettings(StrictSettings):
+    """How to quantize the fp32 ONNX model to int8, and how much accuracy it may lose."""
+
+    mode: Literal[QuantizationMode.DYNAMIC_INT8, QuantizationMode.STATIC_INT8] = Field(
+        QuantizationMode.DYNAMIC_INT8,
+        description="`dynamic-int8`, or `static-int8` calibrated on training texts.",
+    )
+    per_channel: bool = Field(False, description="One scale per output channel of each weight.")
+    weight_type: Literal["QInt8", "QUInt8"] = Field(
+        "QInt8", description="`QInt8` or `QUInt8` weights."
+    )
+    calibration_samples: int = Field(
+        128, ge=1, description="Training texts that calibrate activation ranges (static only)."
+    )
+    static_excluded_op_types: list[str] = Field(
+        default_factory=lambda: list(ACCURACY_SENSITIVE_OP_TYPES),
+        description="Op types static quantization leaves in float.",
+    )
+    max_metric_drop: float = Field(
+        0.005,
+        ge=-1,
+        le=1,
+        description="Largest drop (absolute) of the task's validation metric (macro_f1; "
+        "entity_f1 for ner) that still deploys the int8 model.",
+    )
+
+
+class BenchmarkSettings(StrictSettings):
+    """How many test texts the inference benchmark times, and how often."""
+
+    max_texts: int = Field(256, ge=1, description="Test texts used (a seeded sample).")
+    latency_texts: int = Field(
+        32, ge=1, description="Texts timed one at a time (batch 1) in each repeat."
+    )
+    batch_size: int = Field(32, ge=2, description="Batch size of the throughput runs.")
+    repeats: int = Field(2, ge=1, description="Timed passes over the texts per runtime.")
+    warmup_batches: int = Field(2, ge=0, description="Untimed batches run first per runtime.")
+    threads: int | None = Field(None, ge=1, description="Threads per runtime; null: all cores.")
+    seed: int = Field(42, description="Seed of the sample of test texts.")
+
+
+# ---------------------------------------------------------------- deployment
+
+
+class ModelSelection(StrictSettings):
+    """Which Model Control Plane version to deploy."""
+
+    name: str | None = Field(
+        None,
+        description="The Model Control Plane model; null: the model of the latest training "
+        "run. `--model-name`.",
+    )
+    version: str = Field(
+        "production",
+        description="A stage (production, staging, latest) or a version name. `--model-version`.",
+    )
+
+
+class BatchingSettings(StrictSettings):
+    """Adaptive batching: requests arriving together are predicted in one batch."""
+
+    max_batch_size: int = Field(32, ge=1, description="Most texts predicted in one batch.")
+    max_latency_ms: int = Field(
+        5000, ge=1, description="Latency budget of a request; one that would exceed it gets 503."
+    )
+
+
+class RequestLimits(StrictSettings):
+    """What one request may hold; larger requests are refused with a 4xx."""
+
+    max_texts: int = Field(32, ge=1, description="Texts per request.")
+    max_text_chars: int = Field(20_000, ge=1, description="Characters per text.")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Bytes of the request body.")
+
+
+class ServiceSettings(StrictSettings):
+    """How the service runs: processes, ONNX Runtime threads, batching and request limits."""
+
+    workers: int = Field(2, ge=1, description="Server processes, each with its own session.")
+    threads: int | None = Field(
+        None, ge=1, description="ONNX Runtime intra-op threads per worker; null: cores / workers."
+    )
+    timeout_s: float = Field(60, gt=0, description="Longest time a request may take.")
+    batching: BatchingSettings = Field(
+        default_factory=BatchingSettings, description="Adaptive batching (below)."
+    )
+    limits: RequestLimits = Field(default_factory=RequestLimits, description="Request limits.")
+
+
+ContainerEngine = Literal["docker", "podman", "buildah", "nerdctl"]
+
+
+class DeploymentSettings(StrictSettings):
+    """Where and how a bento is deployed."""
+
+    target: Literal["local", "container"] = Field(
+        "local", description="local: `bentoml serve` in the background; container: OCI image."
+    )
+    host: str = Field("127.0.0.1", description="Interface the local server listens on.")
+    port: int = Field(3000, ge=1, le=65535, description="Port of the local server.")
+    startup_timeout_s: float = Field(180, gt=0, description="Wait this long for /readyz.")
+    bentoml_home: str | None = Field(
+        None, description="BentoML store; null: `bentoml` in the ZenML config directory."
+    )
+    image_tag: str | None = Field(None, description="container: image tag; null: the bento tag.")
+    container_engine: ContainerEngine | None = Field(
+        None,
+        description="container: the `bentoml containerize` backend; null: the first of "
+        "docker, podman, buildah and nerdctl that works here (`<engine> info`).",
+    )

@@ -1,0 +1,1 @@
+"""Data: bundled data sets and file sources, checks and validation, splitting, tokenization."""

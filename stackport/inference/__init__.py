@@ -1,0 +1,1 @@
+"""Inference: the ONNX model artifact and the torch-free predictor the service runs."""

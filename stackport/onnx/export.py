@@ -1,0 +1,253 @@
+"""Exporting a fine-tuned model to ONNX with Optimum, and checking it against PyTorch."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pandas as pd
+import torch
+from onnx.external_data_helper import uses_external_data
+from tokenizers import Tokenizer
+from tqdm.auto import tqdm
+from transformers import BatchEncoding, PreTrainedTokenizerBase
+
+from stackport.core.plugins import WordSpans
+from stackport.core.settings import QuantizationMode
+from stackport.inference.onnx_model import (
+    MODEL_FILENAME,
+    TOKENIZER_FILENAME,
+    OnnxModel,
+    file_sha256,
+)
+from stackport.inference.predictor import OnnxPredictor, batches
+from stackport.inference.words import Text, word_lists
+from stackport.tasks import inference_plugin
+from stackport.training.model import FineTunedModel
+
+PARITY_BATCH_SIZE = 16
+PARITY_SEED = 42
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+class OnnxParityError(ValueError):
+    """The exported ONNX model's outputs differ from PyTorch's by more than the tolerance."""
+
+
+def export_to_onnx(
+    model: FineTunedModel,
+    directory: Path,
+    max_length: int,
+    opset: int | None = None,
+    max_windows: int = 1,
+) -> OnnxModel:
+    """Export the model with Optimum for its task, plus a tokenizer.json truncating as in training.
+
+    Args:
+        model: The fine-tuned model.
+        directory: A local directory (created if missing) that receives the model's files.
+        max_length: Tokens per text after truncation, as in training.
+        opset: ONNX opset; `None` means Optimum's default for the architecture.
+        max_windows: Windows of `max_length` tokens a long text is read as, as in training.
+
+    Returns:
+        The fp32 ONNX model, its files sealed with their sha256.
+    """
+    # Imported here: importing Optimum's exporters takes seconds, which only the export pays.
+    from optimum.exporters.onnx import onnx_export_from_model
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stackport-export-") as export_dir:
+        onnx_export_from_model(
+            model.model,
+            output=export_dir,
+            task=inference_plugin(model.task).export_task,
+            opset=opset,
+            do_validation=False,  # check_parity compares on real texts instead
+        )
+        for name in graph_file_names(Path(export_dir) / MODEL_FILENAME):
+            shutil.move(Path(export_dir) / name, directory / name)
+    write_tokenizer(model.tokenizer, max_length, directory / TOKENIZER_FILENAME)
+    return seal_onnx_model(
+        directory,
+        model.task,
+        model.label_names,
+        max_length,
+        QuantizationMode.FP32,
+        thresholds=model.label_thresholds,
+        max_windows=max_windows,
+    )
+
+
+def write_tokenizer(tokenizer: PreTrainedTokenizerBase, max_length: int, path: Path) -> None:
+    """Save a fast tokenizer's `tokenizers` backend, truncating to `max_length` and padding.
+
+    Padding is dynamic: a batch is padded to its longest text.
+    """
+    if not tokenizer.is_fast:
+        raise ValueError(
+            f"{type(tokenizer).__name__} is not a fast tokenizer: ONNX inference needs its "
+            "tokenizer.json (Hugging Face `tokenizers`)."
+        )
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.enable_truncation(max_length, direction=tokenizer.truncation_side)
+    backend.enable_padding(
+        direction=tokenizer.padding_side,
+        pad_id=tokenizer.pad_token_id,
+        pad_type_id=tokenizer.pad_token_type_id,
+        pad_token=tokenizer.pad_token,
+    )
+    backend.save(str(path))
+
+
+def graph_file_names(model_path: Path) -> list[str]:
+    """The `.onnx` file's name followed by the external data files it references."""
+    graph = onnx.load(str(model_path), load_external_data=False)
+    locations = {
+        entry.value
+        for tensor in _graph_tensors(graph)
+        if uses_external_data(tensor)
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+    return [model_path.name, *sorted(locations)]
+
+
+def _graph_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    """Every tensor of the graph and its subgraphs, where external data can live."""
+    tensors: list[onnx.TensorProto] = []
+    graphs = [model.graph]
+    while graphs:
+        graph = graphs.pop()
+        tensors.extend(graph.initializer)
+        for node in graph.node:
+            for attribute in node.attribute:
+                tensors.extend([attribute.t] if attribute.HasField("t") else attribute.tensors)
+                graphs.extend([attribute.g] if attribute.HasField("g") else attribute.graphs)
+    return tensors
+
+
+def seal_onnx_model(
+    directory: Path,
+    task: str,
+    label_names: Sequence[str],
+    max_length: int,
+    quantization: QuantizationMode,
+    thresholds: Sequence[float] | None = None,
+    max_windows: int = 1,
+) -> OnnxModel:
+    """Describe the graph and tokenizer in `directory`, record their sha256, write the manifest.
+
+    Args:
+        directory: Holds `model.onnx` (and its external data) and `tokenizer.json`.
+        task: The task the model was trained for.
+        label_names: Label names in the order of the logits.
+        max_length: Tokens per text after truncation.
+        quantization: How the graph's weights are stored.
+        thresholds: multilabel: each label's probability threshold.
+        max_windows: Windows of `max_length` tokens a long text is read as.
+
+    Returns:
+        The model, loadable from `directory` with `OnnxModel.load`.
+    """
+    model_path = directory / MODEL_FILENAME
+    graph = onnx.load(str(model_path), load_external_data=False)
+    files = [*graph_file_names(model_path), TOKENIZER_FILENAME]
+    model = OnnxModel(
+        directory=directory,
+        task=task,
+        label_names=list(label_names),
+        max_length=max_length,
+        opset=next(op.version for op in graph.opset_import if op.domain in DEFAULT_DOMAINS),
+        quantization=quantization,
+        inputs=[graph_input.name for graph_input in graph.graph.input],
+        outputs=[graph_output.name for graph_output in graph.graph.output],
+        file_sha256={name: file_sha256(directory / name) for name in files},
+        thresholds=None if thresholds is None else list(thresholds),
+        max_windows=max_windows,
+    )
+    model.write_manifest()
+    return model
+
+
+def parity_texts(validation_set: pd.DataFrame, samples: int) -> list[Text]:
+    """A seeded sample of validation texts (NER: word lists; splits keep their source's order)."""
+    count = min(samples, len(validation_set))
+    return validation_set["text"].sample(n=count, random_state=PARITY_SEED).tolist()
+
+
+def transformers_batch(
+    model: FineTunedModel, texts: Sequence[str], words: Sequence[WordSpans] | None, max_length: int
+) -> BatchEncoding:
+    """Texts tokenized by the model's `transformers` tokenizer, as the ONNX model's tokenizer does.
+
+    Truncated to `max_length`, padded to the longest text; a word-level model's texts word by
+    word (`words`: the spans of each text's words), as in training.
+    """
+    return model.tokenizer(
+        list(texts) if words is None else word_lists(texts, words),
+        is_split_into_words=words is not None,
+        truncation=True,
+        max_length=max_length,
+        padding=True,
+        return_tensors="pt",
+    )
+
+
+@torch.inference_mode()
+def pytorch_logits(model: FineTunedModel, batch: BatchEncoding) -> np.ndarray:
+    """The PyTorch model's logits for a tokenized batch."""
+    model.model.eval()
+    return model.model(**batch).logits.float().numpy()
+
+
+def max_logit_difference(
+    model: FineTunedModel, onnx_model: OnnxModel, texts: Sequence[Text]
+) -> float:
+    """Largest |ONNX - PyTorch| logit over `texts`, both run on the same padded batches.
+
+    Each side tokenizes with its own tokenizer; token logits are compared at real tokens only.
+
+    Raises:
+        OnnxParityError: The two tokenizers give batches of different shapes.
+    """
+    predictor = OnnxPredictor(onnx_model)
+    difference = 0.0
+    text_batches = batches(texts, PARITY_BATCH_SIZE)
+    for texts_batch in tqdm(text_batches, desc="ONNX parity check", unit="batch"):
+        batch = predictor.encode(texts_batch)
+        actual = predictor.session.run(None, batch.inputs)[0]
+        expected = pytorch_logits(
+            model, transformers_batch(model, batch.texts, batch.words, onnx_model.max_length)
+        )
+        if actual.shape != expected.shape:
+            raise OnnxParityError(
+                f"The ONNX model's tokenizer gives logits of shape {actual.shape}, the PyTorch "
+                f"model's {expected.shape}: the tokenizers differ."
+            )
+        gap = np.abs(actual - expected)
+        if gap.ndim == 3:  # token logits: padding positions do not count
+            gap = gap * batch.inputs["attention_mask"][..., None]
+        difference = max(difference, float(gap.max()))
+    return difference
+
+
+def check_parity(
+    model: FineTunedModel, onnx_model: OnnxModel, texts: Sequence[Text], tolerance: float
+) -> float:
+    """The max logit difference on `texts`; raises when it exceeds `tolerance`.
+
+    Raises:
+        OnnxParityError: Naming the difference and the tolerance.
+    """
+    difference = max_logit_difference(model, onnx_model, texts)
+    if difference > tolerance:
+        raise OnnxParityError(
+            f"The ONNX export differs from the PyTorch model by up to {difference:.3g} in the "
+            f"logits of {len(texts)} validation texts, more than the tolerance {tolerance:g}."
+        )
+    return difference

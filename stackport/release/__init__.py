@@ -1,0 +1,1 @@
+"""Release: what a model version records, and the gates that promote it."""

@@ -1,0 +1,1 @@
+"""Serving: bento building, local and container deployment, and the BentoML service."""

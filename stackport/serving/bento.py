@@ -1,0 +1,306 @@
+"""Building a bento of the service and an `OnnxModel`, and moving it between BentoML stores.
+
+BentoML keeps its stores in process-wide state (`BENTOML_HOME`) and `bentoml build` imports
+the service module, which reads its configuration at import time; every BentoML command
+therefore runs in a child process of its own, with the store given in `BENTOML_HOME`.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel
+
+from stackport.core.settings import DeploymentSettings, ServiceSettings
+from stackport.inference.onnx_model import MANIFEST_FILENAME, MODEL_FILENAME, OnnxModel
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVICE_MODULE = "stackport.serving.service"
+SERVICE = f"{SERVICE_MODULE}:TextModelService"
+LOCAL_PACKAGE = "stackport"
+# Everything the service imports; the bento installs nothing else (no torch, no transformers).
+BENTO_PACKAGES = ("onnxruntime", "tokenizers", "numpy", "pydantic", "PyYAML")
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+BUILD_TIMEOUT_S = 600
+TAG_MAX_LENGTH = 63
+HASH_CHARS = 8
+
+
+@dataclass
+class BentoArchive:
+    """A bento exported to one `.bento` file: service code, ONNX model and Docker build files.
+
+    Attributes:
+        tag: The bento's tag, `<model name>:<model version>-<content hash>`.
+        path: The local `.bento` file (a tar archive of the bento directory).
+    """
+
+    tag: str
+    path: Path
+
+
+class BuildRequest(BaseModel):
+    """What the build child process does (`python -m stackport.serving.bento REQUEST_JSON`)."""
+
+    context: str
+    model_directory: str
+    model_tag: str
+    bento_tag: str
+    output: str
+
+
+def tag_part(text: str, max_length: int = TAG_MAX_LENGTH) -> str:
+    """`text` made part of a BentoML tag: lowercase, `a-z0-9._-`, at most `max_length` chars."""
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", text.lower())[:max_length]
+    return cleaned.strip("._-") or "0"
+
+
+def python_requirements() -> list[str]:
+    """The bento's Python packages, pinned to the versions installed here."""
+    return [f"{name}=={version(name)}" for name in BENTO_PACKAGES]
+
+
+def service_sources(task: str) -> list[Path]:
+    """The service's modules and the local modules they import, transitively (by their AST).
+
+    The service loads the inference plug-in of the served model's task by name, so the
+    walk starts from that plug-in too.
+
+    Returns:
+        Paths relative to the repository, sorted, with each package's `__init__.py`.
+    """
+    found: set[Path] = set()
+    pending = [SERVICE_MODULE, f"{LOCAL_PACKAGE}.tasks.{task}.infer"]
+    while pending:
+        module = pending.pop()
+        parts = module.split(".")
+        candidates = [Path(*parts).with_suffix(".py"), Path(*parts, "__init__.py")]
+        path = next((c for c in candidates if (REPO_ROOT / c).is_file()), None)
+        if path is None or path in found:
+            continue
+        found.add(path)
+        found.update(Path(*parts[:depth], "__init__.py") for depth in range(1, len(parts)))
+        pending.extend(_local_imports((REPO_ROOT / path).read_text()))
+    return sorted(found)
+
+
+def _local_imports(source: str) -> list[str]:
+    """Modules of the library that a module's source imports.
+
+    `from a import b` gives both `a` and `a.b`, since `b` may be a module.
+    """
+    names: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return [name for name in names if name.split(".")[0] == LOCAL_PACKAGE]
+
+
+def content_hash(directory: Path) -> str:
+    """sha256 over the relative paths and contents of every file under `directory`."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def deploy_config(
+    model_name: str, model_version: str, service: ServiceSettings, deployment: DeploymentSettings
+) -> dict:
+    """The deployment settings a bento carries as its `configs/deploy.yaml` (a run config)."""
+    return {
+        "parameters": {
+            "model": {"name": model_name, "version": model_version},
+            "service": service.model_dump(mode="json"),
+            "deployment": deployment.model_dump(mode="json"),
+        }
+    }
+
+
+def write_build_context(directory: Path, served_model: dict, deploy_config: dict) -> None:
+    """Fill `directory` with what the bento's `src` holds.
+
+    Args:
+        directory: An empty directory.
+        served_model: `ServedModel` fields, written to `configs/served_model.json`.
+        deploy_config: The deployment settings, written as `configs/deploy.yaml`.
+    """
+    for relative in service_sources(served_model["task"]):
+        (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / relative, directory / relative)
+    configs = directory / "configs"
+    configs.mkdir(exist_ok=True)
+    (configs / "deploy.yaml").write_text(yaml.safe_dump(deploy_config, sort_keys=False))
+    (configs / "served_model.json").write_text(json.dumps(served_model, indent=2))
+
+
+def bentofile(bento_name: str, description: str) -> dict:
+    """The build configuration: service, pinned packages, the container's Python, env."""
+    return {
+        "service": SERVICE,
+        "name": bento_name,
+        "description": description,
+        "include": ["**/*.py", "configs/*"],
+        "python": {"packages": python_requirements(), "lock_packages": False},
+        # As measured: each worker tokenizes in the thread that runs its session.
+        "envs": [{"name": "TOKENIZERS_PARALLELISM", "value": "false", "stage": "runtime"}],
+        "docker": {"distro": "debian", "python_version": PYTHON_VERSION},
+    }
+
+
+def build_bento_archive(
+    onnx_model: OnnxModel,
+    model_name: str,
+    model_version: str,
+    metrics: dict[str, float],
+    metrics_of: str,
+    deploy_config: dict,
+    bentoml_home: Path,
+    output_directory: Path,
+) -> BentoArchive:
+    """Build (or reuse) the bento serving `onnx_model` in the store, and export it.
+
+    The bento's version is the model version followed by a hash of the bento's sources,
+    configuration and model, so that equal content gives an equal tag and is built once.
+
+    Args:
+        onnx_model: The deployable ONNX model.
+        model_name: Its Model Control Plane model name.
+        model_version: Its Model Control Plane version name.
+        metrics: Its own test metrics, answered by `/metadata`.
+        metrics_of: Which model and split the metrics are of, in words.
+        deploy_config: The deployment settings, copied into the bento as `configs/deploy.yaml`.
+        bentoml_home: The BentoML store (`BENTOML_HOME`).
+        output_directory: Receives the exported `<name>-<version>.bento` file.
+
+    Returns:
+        The exported bento.
+    """
+    model_name_part = tag_part(model_name, TAG_MAX_LENGTH - len("-onnx"))
+    version_part = tag_part(model_version, TAG_MAX_LENGTH - HASH_CHARS - 1)
+    graph_hash = onnx_model.file_sha256[MODEL_FILENAME][:HASH_CHARS]
+    model_tag = f"{model_name_part}-onnx:{version_part}-{graph_hash}"
+    served_model = {
+        "name": model_name,
+        "version": model_version,
+        "task": onnx_model.task,
+        "bentoml_model": model_tag,
+        "metrics": metrics,
+        "metrics_of": metrics_of,
+    }
+    with tempfile.TemporaryDirectory(prefix="stackport-bento-") as context:
+        context_path = Path(context)
+        write_build_context(context_path, served_model, deploy_config)
+        fingerprint = hashlib.sha256(
+            (content_hash(context_path) + json.dumps(onnx_model.file_sha256)).encode()
+        ).hexdigest()
+        bento_tag = f"{tag_part(model_name)}:{version_part}-{fingerprint[:HASH_CHARS]}"
+        description = f"{model_name} version {model_version} ({onnx_model.quantization} ONNX)."
+        (context_path / "bentofile.yaml").write_text(
+            yaml.safe_dump(bentofile(tag_part(model_name), description), sort_keys=False)
+        )
+        output = output_directory / f"{bento_tag.replace(':', '-')}.bento"
+        request = BuildRequest(
+            context=context,
+            model_directory=str(onnx_model.directory),
+            model_tag=model_tag,
+            bento_tag=bento_tag,
+            output=str(output),
+        )
+        run_bentoml(
+            [sys.executable, "-m", "stackport.serving.bento", request.model_dump_json()],
+            bentoml_home,
+        )
+    return BentoArchive(tag=bento_tag, path=output)
+
+
+def run_bentoml(command: list[str], bentoml_home: Path, timeout_s: float = BUILD_TIMEOUT_S) -> str:
+    """Run a BentoML command in a child process on the store `bentoml_home`; its stdout.
+
+    Raises:
+        RuntimeError: The command failed; with the end of its output.
+    """
+    environment = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "1"}
+    result = subprocess.run(
+        command,
+        env=environment,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command[:4])} failed (exit code {result.returncode}):\n"
+            f"{(result.stdout + result.stderr)[-3000:]}"
+        )
+    return result.stdout
+
+
+def bento_directory(tag: str, bentoml_home: Path) -> Path:
+    """Where the store `bentoml_home` keeps the bento `tag`."""
+    name, version_part = tag.split(":")
+    return bentoml_home / "bentos" / name / version_part
+
+
+def import_bento(archive: BentoArchive, bentoml_home: Path) -> Path:
+    """Put an exported bento into the store `bentoml_home`, unless it is there already.
+
+    Returns:
+        The bento's directory in the store.
+    """
+    directory = bento_directory(archive.tag, bentoml_home)
+    if not directory.is_dir():
+        run_bentoml([sys.executable, "-m", "bentoml", "import", str(archive.path)], bentoml_home)
+    return directory
+
+
+def _build_in_store(request: BuildRequest) -> None:
+    """In the child process: save the model in the store, build the bento, export it."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        bentoml.models.get(request.model_tag)
+    except NotFound:
+        model = OnnxModel.load(request.model_directory)
+        with bentoml.models.create(
+            request.model_tag,
+            module="stackport.onnx",
+            labels={"task": str(model.task), "quantization": str(model.quantization)},
+            metadata={
+                "label_names": model.label_names,
+                "max_length": model.max_length,
+                "max_windows": model.max_windows,
+            },
+        ) as stored:
+            for name in [MANIFEST_FILENAME, *model.file_sha256]:
+                shutil.copyfile(model.directory / name, Path(stored.path) / name)
+    try:
+        bento = bentoml.get(request.bento_tag)
+    except NotFound:
+        bento = bentoml.bentos.build_bentofile(
+            str(Path(request.context) / "bentofile.yaml"),
+            version=request.bento_tag.split(":")[1],
+            build_ctx=request.context,
+        )
+    bentoml.export_bento(bento.tag, request.output)
+
+
+if __name__ == "__main__":
+    _build_in_store(BuildRequest.model_validate_json(sys.argv[1]))

@@ -1,0 +1,145 @@
+"""The bento's BentoML service: `POST /predict` with adaptive batching, and `GET /metadata`.
+
+The service predicts through `stackport.inference.predictor.OnnxPredictor`: the response of
+each text is the prediction model of the served task's inference plug-in (a label and its
+score; labels and their scores; entities with their character spans). The ONNX Runtime
+session loads in a background thread: `/livez` answers at once, `/readyz` only once the
+session is loaded and warmed up.
+"""
+
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import bentoml
+from bentoml.exceptions import ServiceUnavailable
+from pydantic import BaseModel, Field, StringConstraints
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from stackport.inference.onnx_model import OnnxModel
+from stackport.inference.predictor import OnnxPredictor, available_cores
+from stackport.serving.body_limits import RequestBodyLimits
+from stackport.serving.served_model import ServedModel, read_served_model, read_service_settings
+from stackport.tasks import inference_plugin
+
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = read_service_settings(SOURCE_ROOT)
+SERVED_MODEL = read_served_model(SOURCE_ROOT)
+LIMITS = SETTINGS.limits
+WARMUP_TEXT = "Warm-up."
+
+
+Text = Annotated[str, StringConstraints(max_length=LIMITS.max_text_chars)]
+Texts = Annotated[list[Text], Field(min_length=1, max_length=LIMITS.max_texts)]
+Prediction = inference_plugin(SERVED_MODEL.task).prediction
+
+
+class ModelMetadata(BaseModel):
+    """What `GET /metadata` answers."""
+
+    name: str
+    version: str
+    task: str
+    labels: list[str]
+    thresholds: dict[str, float] | None = Field(
+        description="Multi-label classification: each label's probability threshold."
+    )
+    metrics: dict[str, float] = Field(description="The served ONNX model's own test metrics.")
+    metrics_of: str = Field(description="Which model and split `metrics` are of.")
+    quantization: str
+    max_length: int = Field(description="Tokens per window of a text.")
+    max_windows: int = Field(description="Windows of a long text the prediction reads.")
+    bentoml_model: str
+
+
+@bentoml.service(
+    name="text_model",
+    workers=SETTINGS.workers,
+    traffic={"timeout": SETTINGS.timeout_s},
+)
+class TextModelService:
+    """Predicts with the bento's ONNX model."""
+
+    onnx_model = bentoml.models.BentoModel(SERVED_MODEL.bentoml_model)
+
+    def __init__(self) -> None:
+        self.served_model: ServedModel = SERVED_MODEL
+        self.predictor: OnnxPredictor | None = None
+        self.load_error: BaseException | None = None
+        self._loaded = threading.Event()
+        threading.Thread(target=self._load, name="load-onnx-model", daemon=True).start()
+
+    def _load(self) -> None:
+        """Verify the model's files, open the session and run one warm-up prediction."""
+        try:
+            model = OnnxModel.load(self.onnx_model.path)
+            threads = SETTINGS.threads or max(1, available_cores() // SETTINGS.workers)
+            predictor = OnnxPredictor(model, threads=threads)
+            predictor.predict([WARMUP_TEXT])
+            self.predictor = predictor
+        except BaseException as error:
+            self.load_error = error
+            raise
+        finally:
+            self._loaded.set()
+
+    def __is_alive__(self) -> bool:
+        """False once loading the model failed, so that the process gets restarted."""
+        return self.load_error is None
+
+    def __is_ready__(self) -> bool:
+        """True once the session is loaded and warmed up."""
+        return self.predictor is not None
+
+    def _ready_predictor(self) -> OnnxPredictor:
+        """The predictor, waiting for it while it loads."""
+        self._loaded.wait(SETTINGS.timeout_s)
+        if self.predictor is None:
+            raise ServiceUnavailable("The model is not loaded (yet); see /readyz.")
+        return self.predictor
+
+    @bentoml.api(
+        batchable=True,
+        max_batch_size=SETTINGS.batching.max_batch_size,
+        max_latency_ms=SETTINGS.batching.max_latency_ms,
+    )
+    def predict(self, texts: Texts) -> list[Prediction]:
+        """One prediction per text, in order (adaptive batching merges concurrent requests)."""
+        return self._ready_predictor().predict(texts)
+
+    def metadata(self) -> ModelMetadata:
+        """The served model: name, version, task, labels, thresholds, metrics, quantization."""
+        model = self._ready_predictor().model
+        thresholds = None
+        if model.thresholds is not None:
+            thresholds = dict(zip(model.label_names, model.thresholds, strict=True))
+        return ModelMetadata(
+            name=self.served_model.name,
+            version=self.served_model.version,
+            task=model.task,
+            labels=model.label_names,
+            thresholds=thresholds,
+            metrics=self.served_model.metrics,
+            metrics_of=self.served_model.metrics_of,
+            quantization=str(model.quantization),
+            max_length=model.max_length,
+            max_windows=model.max_windows,
+            bentoml_model=self.served_model.bentoml_model,
+        )
+
+
+async def metadata_endpoint(_: Request) -> JSONResponse:
+    """`GET /metadata`; 503 until the model is loaded."""
+    service = bentoml.get_current_service()
+    if service is None or not service.__is_ready__():
+        return JSONResponse({"error": "The model is not loaded (yet); see /readyz."}, 503)
+    return JSONResponse(service.metadata().model_dump())
+
+
+TextModelService.mount_asgi_app(
+    Starlette(routes=[Route("/metadata", metadata_endpoint, methods=["GET"])]), path="/"
+)
+TextModelService.add_asgi_middleware(RequestBodyLimits, max_body_bytes=LIMITS.max_body_bytes)

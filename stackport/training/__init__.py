@@ -1,0 +1,1 @@
+"""Training: the fine-tuned model, the Trainer run, and the Optuna search."""
