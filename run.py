@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import click
 import yaml
 
+from stackport.core.offline import stay_offline
+
 # Everything loads from local paths or installed packages: never reach for a model hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+stay_offline()
 # Great Expectations logs some 200 INFO lines while it loads (`Skipping registering function`,
 # `Loading 'datasources'`); validate_data logs what matters. Keep GX's warnings and errors.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)

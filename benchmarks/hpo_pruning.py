@@ -16,17 +16,25 @@ from pathlib import Path
 
 import click
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from stackport.core.offline import stay_offline  # noqa: E402
+
+# Everything loads from local paths or installed packages: never reach for a model hub.
+stay_offline()
 
 from transformers import AutoTokenizer  # noqa: E402
 
-from stackport.data.sources import read_bbc_news  # noqa: E402
-from stackport.training.hpo import HpoSettings, IntRange, SearchSpace, run_study  # noqa: E402
-from stackport.training.model import resolve_base_model  # noqa: E402
-from stackport.data.splitting import SplitSettings, split_dataset  # noqa: E402
+from stackport.core.settings import (  # noqa: E402
+    HpoSettings,
+    IntRange,
+    SearchSpace,
+    SplitSettings,  # noqa: E402
+    TrainingSettings,  # noqa: E402
+)
+from stackport.data.bundled import read_bbc_news  # noqa: E402
+from stackport.data.splitting import split_dataset  # noqa: E402
 from stackport.data.tokenization import tokenize_dataset  # noqa: E402
-from stackport.training.trainer import TrainingSettings  # noqa: E402
+from stackport.training.hpo import run_study  # noqa: E402
+from stackport.training.model import resolve_base_model  # noqa: E402
 
 
 @click.command()

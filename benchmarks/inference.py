@@ -18,37 +18,30 @@ import os
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from stackport.core.offline import stay_offline  # noqa: E402
+
+# Everything loads from local paths or installed packages: never reach for a model hub.
+stay_offline()
 
 import click  # noqa: E402
 import torch  # noqa: E402
-
-from stackport.onnx.benchmark import (  # noqa: E402
-    BenchmarkSettings,
-    model_runtimes,
-    onnx_runtime,
-    run_benchmark,
-)
-from stackport.inference.predictor import available_cores  # noqa: E402
-from stackport.training.model import FineTunedModel  # noqa: E402
-from stackport.onnx.export import (  # noqa: E402
-    ExportSettings,
-    check_parity,
-    export_to_onnx,
-    parity_texts,
-)
-from stackport.inference.onnx_model import QuantizationMode  # noqa: E402
-from stackport.onnx.quantization import (  # noqa: E402
-    QuantizationSettings,
-    gate_quantized_model,
-    quantize_onnx_model,
-)
-from stackport.core.settings import DataSettings  # noqa: E402
-from stackport.data.splitting import SplitSettings, split_dataset  # noqa: E402
 from textmodels.task_registry import task_spec  # noqa: E402
+
+from stackport.core.settings import (
+    BenchmarkSettings,  # noqa: E402
+    DataSettings,  # noqa: E402
+    ExportSettings,  # noqa: E402
+    QuantizationMode,  # noqa: E402
+    QuantizationSettings,  # noqa: E402
+    SplitSettings,  # noqa: E402
+)
 from stackport.core.tasks import Task  # noqa: E402
+from stackport.data.splitting import split_dataset  # noqa: E402
+from stackport.inference.predictor import available_cores  # noqa: E402
+from stackport.onnx.benchmark import model_runtimes, onnx_runtime, run_benchmark  # noqa: E402
+from stackport.onnx.export import check_parity, export_to_onnx, parity_texts  # noqa: E402
+from stackport.onnx.quantization import gate_quantized_model, quantize_onnx_model  # noqa: E402
+from stackport.training.model import FineTunedModel  # noqa: E402
 
 HEAD_SEED = 0
 

@@ -30,9 +30,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from stackport.core.offline import stay_offline  # noqa: E402
+
+# Everything loads from local paths or installed packages: never reach for a model hub.
+stay_offline()
 
 import aiohttp  # noqa: E402
 import click  # noqa: E402
@@ -42,22 +43,21 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from stackport.serving.served_model import ServiceSettings  # noqa: E402
-from stackport.onnx.benchmark import cpu_description  # noqa: E402
-from stackport.serving.bento import build_bento_archive  # noqa: E402
-from stackport.data.sources import read_bbc_news  # noqa: E402
-from stackport.serving.local import (  # noqa: E402
-    Deployment,
-    DeploymentSettings,
-    port_in_use,
-    serve_locally,
-    stop,
+from stackport.core.settings import (
+    DeploymentSettings,  # noqa: E402
+    QuantizationSettings,  # noqa: E402
+    ServiceSettings,  # noqa: E402
 )
-from stackport.training.model import FineTunedModel  # noqa: E402
-from stackport.onnx.export import export_to_onnx  # noqa: E402
-from stackport.inference.onnx_model import OnnxModel  # noqa: E402
-from stackport.onnx.quantization import QuantizationSettings, quantize_onnx_model  # noqa: E402
 from stackport.core.tasks import Task  # noqa: E402
+from stackport.data.bundled import read_bbc_news  # noqa: E402
+from stackport.inference.onnx_model import OnnxModel  # noqa: E402
+from stackport.onnx.benchmark import cpu_description  # noqa: E402
+from stackport.onnx.export import export_to_onnx  # noqa: E402
+from stackport.onnx.quantization import quantize_onnx_model  # noqa: E402
+from stackport.serving.bento import build_bento_archive  # noqa: E402
+from stackport.serving.deployment import Deployment  # noqa: E402
+from stackport.serving.local import port_in_use, serve_locally, stop  # noqa: E402
+from stackport.training.model import FineTunedModel  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_LENGTH = 128

@@ -81,8 +81,8 @@ def train_sections() -> dict[str, type[BaseModel]]:
 def deploy_sections() -> dict[str, type[BaseModel]]:
     """The sections of a deployment configuration, as `run_deployment` validates them."""
     from pipelines.deployment import ModelSelection
-    from stackport.serving.served_model import ServiceSettings
     from stackport.serving.local import DeploymentSettings
+    from stackport.serving.served_model import ServiceSettings
 
     return {"model": ModelSelection, "service": ServiceSettings, "deployment": DeploymentSettings}
 

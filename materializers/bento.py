@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -9,17 +10,17 @@ from typing import Any, ClassVar
 
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
-from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType, StorageSize
 from zenml.utils.io_utils import get_global_config_directory
 
+from materializers.base import StackportMaterializer
 from stackport.serving.bento import BentoArchive
 
 MANIFEST_FILENAME = "bento.json"
 USAGE_FILENAME = "usage.md"
 
 
-class BentoArchiveMaterializer(BaseMaterializer):
+class BentoArchiveMaterializer(StackportMaterializer):
     """Stores the `.bento` file as it is (a tar archive with the Docker build files inside)."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (BentoArchive,)
@@ -31,7 +32,7 @@ class BentoArchiveMaterializer(BaseMaterializer):
         with self.artifact_store.open(os.path.join(self.uri, MANIFEST_FILENAME), "w") as file:
             json.dump({"tag": data.tag, "file": data.path.name}, file)
 
-    def load(self, data_type: type[Any]) -> BentoArchive:
+    def read(self, data_type: type[Any]) -> BentoArchive:
         """Copy the `.bento` file to a local directory that outlives the step."""
         with self.artifact_store.open(os.path.join(self.uri, MANIFEST_FILENAME), "r") as file:
             manifest = json.load(file)
@@ -39,6 +40,10 @@ class BentoArchiveMaterializer(BaseMaterializer):
             path = Path(temp_dir) / manifest["file"]
             fileio.copy(os.path.join(self.uri, manifest["file"]), str(path))
         return BentoArchive(tag=manifest["tag"], path=path)
+
+    def compute_content_hash(self, data: BentoArchive) -> str:
+        """sha256 of the bento's tag, which ends in a hash of its sources, settings and model."""
+        return hashlib.sha256(data.tag.encode()).hexdigest()
 
     def extract_metadata(self, data: BentoArchive) -> dict[str, MetadataType]:
         """The bento's tag and size."""

@@ -11,7 +11,7 @@ from zenml.metadata.metadata_types import DType, MetadataType, StorageSize
 from zenml.utils import io_utils
 
 from materializers.html_summary import summary_page
-from materializers.visualization_files import VisualizationFilesMaterializer
+from materializers.base import StackportMaterializer
 from stackport.training.model import FineTunedModel
 
 MANIFEST_FILENAME = "stackport_model.json"
@@ -19,7 +19,7 @@ CARD_FILENAME = "model_card.html"
 WEIGHTS_PATTERN = "*.safetensors"
 
 
-class FineTunedModelMaterializer(VisualizationFilesMaterializer):
+class FineTunedModelMaterializer(StackportMaterializer):
     """Stores `FineTunedModel.save()` output plus `stackport_model.json` holding the task."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (FineTunedModel,)
@@ -33,7 +33,7 @@ class FineTunedModelMaterializer(VisualizationFilesMaterializer):
                 json.dump({"task": data.task}, file, indent=2)
             io_utils.copy_dir(temp_dir, self.uri)
 
-    def load(self, data_type: type[Any]) -> FineTunedModel:
+    def read(self, data_type: type[Any]) -> FineTunedModel:
         """Copy the artifact's files to a local directory and load the model from there.
 
         The directory outlives this call (ZenML removes it after the step): the loaded
@@ -44,6 +44,10 @@ class FineTunedModelMaterializer(VisualizationFilesMaterializer):
             with open(os.path.join(temp_dir, MANIFEST_FILENAME)) as file:
                 task = json.load(file)["task"]
             return FineTunedModel.load(temp_dir, task)
+
+    def compute_content_hash(self, data: FineTunedModel) -> str:
+        """The model's content hash (weights, config, tokenizer and task)."""
+        return data.content_hash()
 
     def extract_metadata(self, data: FineTunedModel) -> dict[str, MetadataType]:
         """Parameter count, labels, model type and architecture, dtype and weights size."""

@@ -14,7 +14,7 @@ from zenml.io import fileio
 from zenml.metadata.metadata_types import MetadataType, StorageSize
 
 from materializers.html_summary import summary_page
-from materializers.visualization_files import VisualizationFilesMaterializer
+from materializers.base import ArtifactIntegrityError, StackportMaterializer
 from stackport.inference.onnx_model import (
     MANIFEST_FILENAME,
     MODEL_FILENAME,
@@ -25,7 +25,7 @@ from stackport.inference.onnx_model import (
 SUMMARY_FILENAME = "summary.html"
 
 
-class OnnxModelMaterializer(VisualizationFilesMaterializer):
+class OnnxModelMaterializer(StackportMaterializer):
     """Stores the model's files and `onnx_model.json`; loading verifies every file's sha256."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (OnnxModel,)
@@ -36,14 +36,14 @@ class OnnxModelMaterializer(VisualizationFilesMaterializer):
         for name in [MANIFEST_FILENAME, *data.file_sha256]:
             fileio.copy(str(data.directory / name), os.path.join(self.uri, name), overwrite=True)
 
-    def load(self, data_type: type[Any]) -> OnnxModel:
+    def read(self, data_type: type[Any]) -> OnnxModel:
         """Copy the files to a local directory and load the model from there.
 
         The directory outlives this call (ZenML removes it after the step): inference sessions
         open the graph file from it.
 
         Raises:
-            OnnxModelIntegrityError: A file differs from the sha256 recorded when it was saved.
+            ArtifactIntegrityError: A file differs from the sha256 recorded when it was saved.
         """
         with self.artifact_store.open(os.path.join(self.uri, MANIFEST_FILENAME), "r") as file:
             names = [MANIFEST_FILENAME, *json.load(file)["file_sha256"]]
@@ -53,7 +53,11 @@ class OnnxModelMaterializer(VisualizationFilesMaterializer):
             try:
                 return OnnxModel.load(temp_dir)
             except OnnxModelIntegrityError as error:
-                raise OnnxModelIntegrityError(f"ONNX model artifact {self.uri}: {error}") from error
+                raise ArtifactIntegrityError(f"ONNX model artifact {self.uri}: {error}") from error
+
+    def compute_content_hash(self, data: OnnxModel) -> str:
+        """The model's content hash: its manifest, which holds every file's sha256."""
+        return data.content_hash()
 
     def extract_metadata(self, data: OnnxModel) -> dict[str, MetadataType]:
         """Task, labels (and thresholds), opset, inputs/outputs, quantization, size and sha256."""

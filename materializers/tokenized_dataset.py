@@ -15,7 +15,7 @@ from zenml.metadata.metadata_types import MetadataType
 from zenml.utils import io_utils
 
 from materializers.html_summary import TEXT_TABLE_STYLE
-from materializers.visualization_files import VisualizationFilesMaterializer
+from materializers.base import StackportMaterializer
 from stackport.data.tokenization import TokenizedDataset
 
 MANIFEST_FILENAME = "dataset.json"
@@ -33,7 +33,7 @@ def split_filename(split: str) -> str:
     return f"{split}.arrow"
 
 
-class TokenizedDatasetMaterializer(VisualizationFilesMaterializer):
+class TokenizedDatasetMaterializer(StackportMaterializer):
     """Stores each split as `<split>.arrow` (zstd-compressed Feather v2) and `dataset.json`."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (TokenizedDataset,)
@@ -57,7 +57,7 @@ class TokenizedDatasetMaterializer(VisualizationFilesMaterializer):
                 json.dump(manifest, file, indent=2)
             io_utils.copy_dir(temp_dir, self.uri)
 
-    def load(self, data_type: type[Any]) -> TokenizedDataset:
+    def read(self, data_type: type[Any]) -> TokenizedDataset:
         """Read the manifest, then copy each split file to a local directory and read it."""
         with self.artifact_store.open(os.path.join(self.uri, MANIFEST_FILENAME), "r") as file:
             manifest = json.load(file)
@@ -76,6 +76,10 @@ class TokenizedDatasetMaterializer(VisualizationFilesMaterializer):
             task=manifest["task"],
             max_windows=manifest["max_windows"],
         )
+
+    def compute_content_hash(self, data: TokenizedDataset) -> str:
+        """The dataset's content hash (every split's values, labels and settings)."""
+        return data.content_hash()
 
     def extract_metadata(self, data: TokenizedDataset) -> dict[str, MetadataType]:
         """Rows, examples, label counts, truncation rate per split; the windows, the labels."""

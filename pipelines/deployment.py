@@ -58,11 +58,9 @@ def choose_model(selection: ModelSelection) -> tuple[str, str]:
     )
     for run in runs.items:
         register = run.steps.get(Step.REGISTER_MODEL)
-        if register is not None and register.model_version is not None:
-            return (
-                register.model_version.model.name,
-                f"the model of the latest training run, {run.name}",
-            )
+        if register is not None and Artifact.MODEL_VERSION in register.outputs:
+            registered = register.outputs[Artifact.MODEL_VERSION][0].load()
+            return registered.name, f"the model of the latest training run, {run.name}"
     raise LookupError(
         "No training run has registered a model version yet: train one with "
         "`python run.py --pipeline train`, or name a model with --model-name."

@@ -51,14 +51,9 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
         for name, versions in step_run.outputs.items():
             for version in versions:
                 summary["artifacts"][name] = version.uri
-    if Step.REGISTER_MODEL in steps and steps[Step.REGISTER_MODEL].model_version is not None:
-        model_version = steps[Step.REGISTER_MODEL].model_version
-        summary["model"] = {
-            "name": model_version.model.name,
-            "version": model_version.name,
-            "number": model_version.number,
-            "id": str(model_version.id),
-        }
+    registered = _load_output(steps, Step.REGISTER_MODEL, Artifact.MODEL_VERSION)
+    if registered is not None:
+        summary["model"] = registered.model_dump()
     model_evaluation = _load_output(steps, Step.EVALUATE_MODEL, Artifact.MODEL_EVALUATION)
     baseline_evaluation = _load_output(steps, Step.EVALUATE_BASELINE, Artifact.BASELINE_EVALUATION)
     summary["metrics"] = model_evaluation.metrics if model_evaluation else {}

@@ -4,9 +4,8 @@ load → validate → split → tokenize → search → select → train → eva
 convert to ONNX → quantize → benchmark → register → promote.
 """
 
-from zenml import Model, pipeline
+from zenml import pipeline
 
-from stackport.core.names import Step
 from stackport.core.settings import (
     BenchmarkSettings,
     DataSettings,
@@ -51,8 +50,9 @@ def training_pipeline(
 ) -> None:
     """Fine-tune a transformer on labelled text and register it in the Model Control Plane.
 
-    Only `register_model` carries the Model Control Plane model, so a run that stops at
-    validation (or anywhere before registration) creates no model version.
+    Only `register_model` creates a Model Control Plane version, so a run that stops at
+    validation (or anywhere before registration) creates none, and an unchanged re-run finds
+    the version of its (cached) model instead of registering it again.
 
     Args:
         data: Where the data is and which columns to use.
@@ -91,8 +91,7 @@ def training_pipeline(
     benchmark_report = benchmark_model(
         fine_tuned, onnx_model, onnx_model_int8, test_set, benchmark=benchmark
     )
-    registry_model = Model(**identity.model_dump())
-    register_model.with_options(model=registry_model)(
+    registered = register_model(
         fine_tuned,
         model_evaluation,
         baseline_evaluation,
@@ -100,12 +99,8 @@ def training_pipeline(
         onnx_model_int8,
         quantization_report,
         benchmark_report,
+        identity=identity,
     )
-    promote_model.with_options(model=registry_model)(
-        fine_tuned,
-        model_evaluation,
-        baseline_evaluation,
-        test_set,
-        promotion=promotion,
-        after=Step.REGISTER_MODEL,
+    promote_model(
+        fine_tuned, model_evaluation, baseline_evaluation, test_set, registered, promotion=promotion
     )

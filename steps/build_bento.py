@@ -6,7 +6,7 @@ from typing import Annotated
 from zenml import step
 from zenml.logger import get_logger
 
-from materializers.bento import BentoArchiveMaterializer, default_bentoml_home
+from materializers.bento import default_bentoml_home
 from materializers.onnx_model import step_output_directory
 from stackport.core.names import Artifact
 from stackport.core.settings import DeploymentSettings, ServiceSettings
@@ -16,7 +16,7 @@ from stackport.serving.bento import BentoArchive, build_bento_archive, deploy_co
 logger = get_logger(__name__)
 
 
-@step(output_materializers=BentoArchiveMaterializer)
+@step
 def build_bento(
     onnx_model: OnnxModel,
     model_name: str,

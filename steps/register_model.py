@@ -2,23 +2,24 @@
 
 from typing import Annotated
 
-from zenml import get_step_context, log_metadata, step
+from zenml import get_step_context, step
 from zenml.logger import get_logger
-from zenml.model.utils import link_artifact_to_model
 
+from pipelines.model_registry import RegisteredVersion, register_version
 from stackport.core.names import Artifact
 from stackport.evaluation.report import EvaluationReport
 from stackport.inference.onnx_model import OnnxModel
 from stackport.onnx.benchmark import BenchmarkReport
 from stackport.onnx.quantization import QuantizationReport
-from stackport.release.registration import version_metadata
+from stackport.release.registration import ModelIdentity, version_metadata
 from stackport.tasks import training_plugin
 from stackport.training.model import FineTunedModel
 
 logger = get_logger(__name__)
 
 
-# Registration links artifacts and logs metadata: a cached run would do neither.
+# Registration looks the model artifact up in the Model Control Plane: a cached result would
+# not notice a version deleted since.
 @step(enable_cache=False)
 def register_model(
     model: FineTunedModel,
@@ -28,11 +29,12 @@ def register_model(
     onnx_model_int8: OnnxModel,
     quantization_report: QuantizationReport,
     benchmark_report: BenchmarkReport,
-) -> Annotated[str, Artifact.MODEL_VERSION]:
-    """Link the models, evaluations and benchmark to this run's model version; log the figures.
+    identity: ModelIdentity,
+) -> Annotated[RegisteredVersion, Artifact.MODEL_VERSION]:
+    """Register a version holding the run's artifacts and figures, unless one holds the model.
 
-    The step's configured `model` (set by the pipeline) names the Model Control Plane model;
-    the version is created when this step starts, so a run that stops earlier creates none.
+    A version is created only here, so a run that stops earlier creates none; an unchanged
+    re-run (its model from the cache) finds the version of its model instead of adding one.
 
     Args:
         model: The fine-tuned model.
@@ -42,32 +44,35 @@ def register_model(
         onnx_model_int8: The int8 ONNX model.
         quantization_report: Which ONNX model is deployable, and why.
         benchmark_report: Latency, throughput, task metric and size of every runtime.
+        identity: The Model Control Plane model.
 
     Returns:
-        The name of the model version.
+        The version the model is registered as.
     """
-    context = get_step_context()
-    for inputs in context.inputs.values():
-        for artifact in inputs:
-            link_artifact_to_model(artifact)
-    metadata = version_metadata(
-        model,
-        model_evaluation,
-        baseline_evaluation,
-        onnx_model,
-        onnx_model_int8,
-        quantization_report,
-        benchmark_report,
+    inputs = get_step_context().inputs
+    registered = register_version(
+        identity,
+        inputs["model"][0],
+        [artifact for artifacts in inputs.values() for artifact in artifacts],
+        version_metadata(
+            model,
+            model_evaluation,
+            baseline_evaluation,
+            onnx_model,
+            onnx_model_int8,
+            quantization_report,
+            benchmark_report,
+        ),
     )
-    log_metadata(metadata, infer_model=True)
     metric = training_plugin(model.task).selection_metric
     logger.info(
-        "Registered %s version %s: test %s %.4f (baseline %s: %.4f).",
-        context.model.name,
-        context.model.version,
+        "%s %s version %s: test %s %.4f (baseline %s: %.4f).",
+        "Registered" if registered.created else "Already registered as",
+        registered.name,
+        registered.version,
         metric,
         model_evaluation.metrics[metric],
         baseline_evaluation.model_name,
         baseline_evaluation.metrics[metric],
     )
-    return str(context.model.version)
+    return registered

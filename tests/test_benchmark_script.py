@@ -5,7 +5,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from benchmarks.inference import main
-from tests.task_data import NER_SENTENCES
+from tests.helpers import NER_SENTENCES
 
 SMALL_RUN = ["--max-length", "64", "--texts", "8", "--latency-texts", "2", "--batch-size", "4"]
 SMALL_RUN += ["--repeats", "1"]

@@ -5,20 +5,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.task_data import NER_SENTENCES
-from tests.tiny_onnx import tiny_model
-from textmodels import ner
+from stackport.core.settings import BenchmarkSettings, DataSettings, QuantizationSettings
 from stackport.onnx.benchmark import (
     BenchmarkReport,
-    BenchmarkSettings,
-    RuntimeBenchmark,
     model_runtimes,
     run_benchmark,
 )
 from stackport.onnx.export import export_to_onnx
-from stackport.onnx.quantization import QuantizationSettings, quantize_onnx_model
-from stackport.core.settings import DataSettings
-from stackport.core.tasks import Task
+from stackport.onnx.quantization import quantize_onnx_model
+from stackport.tasks.ner import train as ner
+from tests.helpers import NER_SENTENCES, tiny_model
 
 SETTINGS = BenchmarkSettings(
     max_texts=10, latency_texts=3, batch_size=4, repeats=2, warmup_batches=1, threads=1
@@ -26,7 +22,7 @@ SETTINGS = BenchmarkSettings(
 
 
 def benchmark(
-    tiny_bert_path: Path, task: Task, frame: pd.DataFrame, label_names: list[str], directory: Path
+    tiny_bert_path: Path, task: str, frame: pd.DataFrame, label_names: list[str], directory: Path
 ) -> BenchmarkReport:
     """Export, quantize and benchmark a tiny random model of `task` on `frame`."""
     model = tiny_model(tiny_bert_path, label_names, task=task)
@@ -40,15 +36,15 @@ def benchmark(
 def report(tiny_bert_path: Path, bbc_slice: pd.DataFrame, tmp_path_factory) -> BenchmarkReport:
     label_names = sorted(bbc_slice["label"].unique())
     directory = tmp_path_factory.mktemp("classification")
-    return benchmark(tiny_bert_path, Task.CLASSIFICATION, bbc_slice, label_names, directory)
+    return benchmark(tiny_bert_path, "classification", bbc_slice, label_names, directory)
 
 
 @pytest.fixture(scope="module")
 def ner_report(tiny_bert_path: Path, tmp_path_factory) -> BenchmarkReport:
-    frame, _ = ner.read_sentences(DataSettings(source=str(NER_SENTENCES), task=Task.NER))
+    frame, _ = ner.read_sentences(str(NER_SENTENCES), DataSettings(task="ner"))
     label_names = ner.label_names([frame["label"]])
     directory = tmp_path_factory.mktemp("ner")
-    return benchmark(tiny_bert_path, Task.NER, frame, label_names, directory)
+    return benchmark(tiny_bert_path, "ner", frame, label_names, directory)
 
 
 def test_benchmark_measures_every_runtime(report):
@@ -120,17 +116,3 @@ def test_ner_benchmark_scores_every_runtime_by_entity_f1(ner_report):
     assert lines[0].startswith("| runtime | size (MB) | entity-F1 |")
     row = lines[4].split(" | ")
     assert row[2] == f"{ner_report.result('onnx_int8').metrics['entity_f1']:.4f}"
-
-
-def test_reports_of_earlier_runs_load_with_their_macro_f1():
-    earlier = {
-        "runtime": "onnx_int8",
-        "latency_ms_p50": 5.0,
-        "latency_ms_p95": 6.0,
-        "batch_latency_ms_p50": 100.0,
-        "throughput": 300.0,
-        "macro_f1": 0.93,
-        "size_bytes": 23_000_000,
-    }
-    result = RuntimeBenchmark.model_validate(earlier)
-    assert result.metrics == {"macro_f1": 0.93}

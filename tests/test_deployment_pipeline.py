@@ -12,7 +12,6 @@ import psutil
 import pytest
 import yaml
 from click.testing import CliRunner
-from tiny_onnx import tiny_onnx_model
 from zenml import Model, link_artifact_to_model, log_metadata, save_artifact
 from zenml.client import Client
 from zenml.utils import source_utils
@@ -21,21 +20,22 @@ import run
 from materializers.bento import default_bentoml_home
 from materializers.onnx_model import OnnxModelMaterializer
 from pipelines.deployment import DeploymentFailedError, run_deployment, usage
+from stackport.core.settings import PromotionSettings, QuantizationSettings
+from stackport.onnx.quantization import quantize_onnx_model
+from stackport.release.promotion import PromotionEvidence, decide_promotion
 from stackport.serving.bento import BentoArchive
-from stackport.serving.local import (
+from stackport.serving.container import (
     CONTAINER_ENGINES,
     BaseImageUnavailableError,
     ContainerEngineUnavailableError,
-    Deployment,
     build_by_hand,
     engine_problem,
     ensure_base_image,
     find_container_engine,
-    record_path,
-    stop,
 )
-from stackport.release.promotion import PromotionEvidence, PromotionSettings, decide_promotion
-from stackport.onnx.quantization import QuantizationSettings, quantize_onnx_model
+from stackport.serving.deployment import Deployment
+from stackport.serving.local import record_path, stop
+from tests.helpers import tiny_onnx_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "tiny-deploy"

@@ -13,19 +13,20 @@ from zenml.artifact_stores import LocalArtifactStore, LocalArtifactStoreConfig
 from zenml.enums import StackComponentType, VisualizationType
 from zenml.materializers.materializer_registry import materializer_registry
 
+from materializers.base import ArtifactIntegrityError
 from materializers.benchmark_report import BenchmarkReportMaterializer
 from materializers.evaluation_report import EvaluationReportMaterializer
 from materializers.fine_tuned_model import FineTunedModelMaterializer
 from materializers.onnx_model import OnnxModelMaterializer
 from materializers.tokenized_dataset import TokenizedDatasetMaterializer
-from stackport.onnx.benchmark import BenchmarkReport, RuntimeBenchmark
+from stackport.data.tokenization import TokenizedDataset, tokenize_dataset, tokenized_schema
 from stackport.evaluation.report import EvaluationReport, classification_report
+from stackport.inference.onnx_model import OnnxModel
 from stackport.inference.predictor import OnnxPredictor
-from stackport.training.model import FineTunedModel
+from stackport.onnx.benchmark import BenchmarkReport, RuntimeBenchmark
 from stackport.onnx.export import export_to_onnx
-from stackport.inference.onnx_model import OnnxModel, OnnxModelIntegrityError
-from stackport.core.tasks import Task
-from stackport.data.tokenization import TOKENIZED_SCHEMA, TokenizedDataset, tokenize_dataset
+from stackport.tasks import training_plugin
+from stackport.training.model import FineTunedModel
 
 MODEL_LABELS = ["business", "sport", "tech"]
 PICKLE_SUFFIXES = {".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt"}
@@ -67,12 +68,13 @@ def tokenized_dataset(bbc_news: pd.DataFrame, tiny_bert_path: Path) -> Tokenized
         for index, name in enumerate(["train", "validation", "test"])
     }
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
-    return tokenize_dataset(splits, tokenizer, max_length=64)
+    plugin = training_plugin("classification")
+    return tokenize_dataset(splits, tokenizer, "classification", plugin, max_length=64)
 
 
 @pytest.fixture(scope="module")
 def fine_tuned_model(tiny_bert_path: Path) -> FineTunedModel:
-    return FineTunedModel.with_new_head(tiny_bert_path, Task.CLASSIFICATION, MODEL_LABELS)
+    return FineTunedModel.with_new_head(tiny_bert_path, "classification", MODEL_LABELS)
 
 
 @pytest.fixture
@@ -102,6 +104,7 @@ def benchmark_report() -> BenchmarkReport:
             throughput=throughput,
             macro_f1=0.95,
             size_bytes=size,
+            metrics={"accuracy": 0.96, "macro_f1": 0.95},
         )
 
     return BenchmarkReport(
@@ -138,7 +141,7 @@ def test_tokenized_dataset_round_trip(
 
     assert file_names(uri) == {"train.arrow", "validation.arrow", "test.arrow", "dataset.json"}
     with pa.ipc.open_file(f"{uri}/train.arrow") as reader:
-        assert reader.schema == TOKENIZED_SCHEMA
+        assert reader.schema == tokenized_schema(pa.int64())
 
     loaded = materializer.load(TokenizedDataset)
     assert list(loaded.splits) == list(tokenized_dataset.splits)
@@ -147,7 +150,7 @@ def test_tokenized_dataset_round_trip(
     assert loaded.label_names == tokenized_dataset.label_names
     assert loaded.tokenizer_fingerprint == tokenized_dataset.tokenizer_fingerprint
     assert loaded.max_length == tokenized_dataset.max_length
-    assert loaded.task is Task.CLASSIFICATION
+    assert loaded.task == "classification"
 
 
 def test_tokenized_dataset_metadata(
@@ -193,14 +196,14 @@ def test_tokenized_dataset_preview_escapes_names(artifact_store: LocalArtifactSt
             "num_tokens": [3],
             "example_id": [0],
         },
-        schema=TOKENIZED_SCHEMA,
+        schema=tokenized_schema(pa.int64()),
     )
     dataset = TokenizedDataset(
         splits={"train": table},
         label_names=["<script>alert(1)</script>"],
         tokenizer_fingerprint="0" * 64,
         max_length=8,
-        task=Task.CLASSIFICATION,
+        task="classification",
     )
     uri = artifact_uri(artifact_store, "dataset")
     TokenizedDatasetMaterializer(uri, artifact_store).save_visualizations(dataset)
@@ -239,7 +242,7 @@ def test_fine_tuned_model_round_trip_writes_no_pickle(
     assert not {Path(name).suffix for name in written} & PICKLE_SUFFIXES
 
     loaded = materializer.load(FineTunedModel)
-    assert loaded.task is Task.CLASSIFICATION
+    assert loaded.task == "classification"
     assert loaded.label_names == MODEL_LABELS
     expected_state = fine_tuned_model.model.state_dict()
     loaded_state = loaded.model.state_dict()
@@ -352,7 +355,7 @@ def test_tampered_onnx_model_is_refused(
     graph_file.write_bytes(bytes(tampered))
 
     with pytest.raises(
-        OnnxModelIntegrityError, match=r"artifact .* model\.onnx has sha256 .* refused"
+        ArtifactIntegrityError, match=r"artifact .* model\.onnx has sha256 .* refused"
     ):
         materializer.load(OnnxModel)
 

@@ -11,16 +11,20 @@ from transformers import AutoTokenizer
 from materializers.evaluation_report import EvaluationReportMaterializer
 from materializers.fine_tuned_model import FineTunedModelMaterializer
 from materializers.tokenized_dataset import TokenizedDatasetMaterializer
-from tests.task_data import materializer_round_trip, multilabel_titles
-from textmodels import multilabel
-from stackport.training.model import FineTunedModel
-from stackport.core.settings import DataSettings
-from stackport.data.splitting import SplitSettings, split_dataset
-from textmodels.task_registry import task_spec
-from stackport.core.tasks import Task
+from stackport.core.settings import (
+    DataSettings,
+    SplitSettings,
+    TrainingSettings,
+    ValidationSettings,
+)
+from stackport.data.splitting import split_dataset
 from stackport.data.tokenization import TokenizedDataset, tokenize_dataset
-from stackport.training.trainer import TrainingSettings, fine_tune
-from stackport.data.validation import ValidationReport, ValidationSettings, validate_dataset
+from stackport.data.validation import ValidationReport, validate_dataset
+from stackport.tasks import training_plugin
+from stackport.tasks.multilabel import train as multilabel
+from stackport.training.model import FineTunedModel
+from stackport.training.trainer import fine_tune
+from tests.helpers import materializer_round_trip, multilabel_titles
 
 LABEL_SETS = [["sport"], ["sport", "tech"], ["tech"], []]
 
@@ -59,8 +63,8 @@ def write(frame: pd.DataFrame, path, kind: str) -> None:
 def test_each_format_reads_the_same_label_lists(tmp_path, kind):
     frame = pd.DataFrame({"text": [f"text {i}" for i in range(4)], "label": LABEL_SETS})
     write(frame, tmp_path / f"data.{kind}", kind)
-    data = DataSettings(source=str(tmp_path / f"data.{kind}"), task=Task.MULTILABEL)
-    read, report = task_spec(Task.MULTILABEL).read(data)
+    data = DataSettings(source=str(tmp_path / f"data.{kind}"), task="multilabel")
+    read, report = training_plugin("multilabel").read(data.source, data)
 
     assert report.problems == []
     assert read["label"].tolist() == LABEL_SETS
@@ -70,18 +74,18 @@ def test_csv_delimiter_is_a_setting(tmp_path):
     (tmp_path / "data.csv").write_text("review,tags\ngreat phone,tech;design\n")
     data = DataSettings(
         source=str(tmp_path / "data.csv"),
-        task=Task.MULTILABEL,
+        task="multilabel",
         text_column="review",
         label_column="tags",
         label_delimiter=";",
     )
-    read, _ = task_spec(Task.MULTILABEL).read(data)
+    read, _ = training_plugin("multilabel").read(data.source, data)
     assert read["tags"].tolist() == [["tech", "design"]]
 
 
 def validate(frame: pd.DataFrame, **settings) -> ValidationReport:
     settings = ValidationSettings(min_examples_per_class=2, **settings)
-    return validate_dataset(frame, "text", "label", settings, task=Task.MULTILABEL)
+    return validate_dataset(frame, "text", "label", settings, training_plugin("multilabel"))
 
 
 def test_bad_label_sets_are_named():
@@ -111,7 +115,7 @@ def test_empty_label_sets_pass_when_allowed():
 def test_split_is_stratified_by_the_rarest_label_and_keeps_label_lists(bbc_slice):
     frame = multilabel_titles(bbc_slice)
     frame["topics"] = frame["topics"].str.split("|")
-    splits = split_dataset(frame, "text", "topics", SplitSettings(), Task.MULTILABEL)
+    splits = split_dataset(frame, "text", "topics", SplitSettings(), training_plugin("multilabel"))
 
     assert sum(len(split) for split in splits.values()) == len(frame)
     assert {name: len(split) for name, split in splits.items()} == {
@@ -130,14 +134,16 @@ def test_encoding_keeps_label_ids_and_the_collator_makes_them_multi_hot(tiny_ber
     frame = pd.DataFrame(
         {"text": ["a goal", "a chip and a goal", "a chip"], "label": LABEL_SETS[:3]}
     )
-    dataset = tokenize_dataset({"train": frame}, tokenizer, max_length=16, task=Task.MULTILABEL)
+    dataset = tokenize_dataset(
+        {"train": frame}, tokenizer, "multilabel", training_plugin("multilabel"), max_length=16
+    )
     table = dataset.splits["train"]
 
     assert dataset.label_names == ["sport", "tech"]
     assert table.schema.field("labels").type == pa.list_(pa.int64())
     assert table.column("labels").to_pylist() == [[0], [0, 1], [1]]
     assert dataset.label_counts("train") == {"sport": 2, "tech": 2}
-    collator = task_spec(Task.MULTILABEL).make_collator(tokenizer, dataset.label_names)
+    collator = training_plugin("multilabel").make_collator(tokenizer, dataset.label_names)
     batch = collator(table.select(["input_ids", "attention_mask", "labels"]).to_pylist())
     assert batch["labels"].tolist() == [[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
     assert batch["input_ids"].shape[0] == 3
@@ -192,7 +198,7 @@ def test_one_vs_rest_baseline_separates_distinct_topics():
         for i in range(12)
     ]
     frame = pd.DataFrame(rows)
-    report = task_spec(Task.MULTILABEL).baseline(
+    report = training_plugin("multilabel").baseline(
         frame.iloc[::2], frame.iloc[1::2], ["sport", "tech"]
     )
 
@@ -205,9 +211,11 @@ def test_one_vs_rest_baseline_separates_distinct_topics():
 def multilabel_dataset(bbc_slice, tiny_bert_path) -> TokenizedDataset:
     frame = multilabel_titles(bbc_slice)
     frame["topics"] = frame["topics"].str.split("|")
-    splits = split_dataset(frame, "text", "topics", SplitSettings(), Task.MULTILABEL)
+    splits = split_dataset(frame, "text", "topics", SplitSettings(), training_plugin("multilabel"))
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
-    return tokenize_dataset(splits, tokenizer, max_length=32, task=Task.MULTILABEL)
+    return tokenize_dataset(
+        splits, tokenizer, "multilabel", training_plugin("multilabel"), max_length=32
+    )
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +236,7 @@ def test_fine_tuned_model_keeps_its_thresholds_through_save_and_load(
     assert set(report.metrics) == {"accuracy", "macro_f1", "micro_f1"}
 
     multilabel_model.save(tmp_path)
-    loaded = FineTunedModel.load(tmp_path, Task.MULTILABEL)
+    loaded = FineTunedModel.load(tmp_path, "multilabel")
     assert loaded.label_thresholds == thresholds
     assert loaded.text_windows == (32, 1)  # as multilabel_dataset was tokenized
     assert loaded.model.config.problem_type == "multi_label_classification"
@@ -244,7 +252,7 @@ def test_materializers_round_trip_multilabel_artifacts(
     dataset = materializer_round_trip(
         TokenizedDatasetMaterializer, multilabel_dataset, tmp_path / "dataset"
     )
-    assert dataset.task is Task.MULTILABEL
+    assert dataset.task == "multilabel"
     for split, table in multilabel_dataset.splits.items():
         assert dataset.splits[split].equals(table)
     preview = (tmp_path / "dataset" / "artifact" / "preview.html").read_text()
@@ -254,7 +262,7 @@ def test_materializers_round_trip_multilabel_artifacts(
     model = materializer_round_trip(
         FineTunedModelMaterializer, multilabel_model, tmp_path / "model"
     )
-    assert model.task is Task.MULTILABEL
+    assert model.task == "multilabel"
     assert model.label_thresholds == multilabel_model.label_thresholds
 
     report = multilabel_model.evaluate(multilabel_dataset.splits["test"], "test")

@@ -12,17 +12,23 @@ from transformers import AutoTokenizer
 
 from materializers.fine_tuned_model import FineTunedModelMaterializer
 from materializers.tokenized_dataset import TokenizedDatasetMaterializer
-from tests.task_data import NER_SENTENCES, materializer_round_trip
-from textmodels import ner
-from stackport.inference.predictor import word_windows
-from stackport.training.model import FineTunedModel
-from stackport.core.settings import DataSettings
-from stackport.data.splitting import SplitSettings, split_dataset
-from textmodels.task_registry import task_spec
-from stackport.core.tasks import Task
+from stackport.core.settings import (
+    DataSettings,
+    SplitSettings,
+    TrainingSettings,
+    ValidationSettings,
+)
+from stackport.data.bundled import read_dataset
+from stackport.data.splitting import split_dataset
 from stackport.data.tokenization import TokenizedDataset, tokenize_dataset, tokenized_schema
-from stackport.training.trainer import TrainingSettings, fine_tune
-from stackport.data.validation import ValidationReport, ValidationSettings, validate_dataset
+from stackport.data.validation import ValidationReport, validate_dataset
+from stackport.inference.words import word_windows
+from stackport.tasks import training_plugin
+from stackport.tasks.ner import infer as ner_infer
+from stackport.tasks.ner import train as ner
+from stackport.training.model import FineTunedModel
+from stackport.training.trainer import fine_tune
+from tests.helpers import NER_SENTENCES, materializer_round_trip
 
 CONLL = """\
 -DOCSTART- -X- -X- O
@@ -45,9 +51,8 @@ TAGS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I
 
 
 def read(source: Path, **columns: str) -> tuple[pd.DataFrame, list[str], list[str]]:
-    frame, report = task_spec(Task.NER).read(
-        DataSettings(source=str(source), task=Task.NER, **columns)
-    )
+    data = DataSettings(source=str(source), task="ner", **columns)
+    frame, report = training_plugin("ner").read(data.source, data)
     return frame, report.problems, report.notes
 
 
@@ -110,15 +115,18 @@ def test_jsonl_rows_with_token_and_tag_lists_and_a_cell_that_is_no_list(tmp_path
     assert notes == ["column 'tokens': 1 cell(s) hold no list and are read as missing (rows 1)"]
 
 
-def test_no_source_is_a_problem_as_there_is_no_bundled_ner_data():
-    frame, report = task_spec(Task.NER).read(DataSettings(task=Task.NER))
+def test_the_default_source_is_a_problem_as_there_is_no_bundled_ner_data():
+    frame, report = read_dataset(DataSettings(task="ner"), training_plugin("ner").read)
     assert frame.empty
-    assert "no bundled data for the ner task" in report.problems[0]
+    assert report.problems == [
+        "bundled:rotten-tomatoes is a classification data set, not one for the ner task: "
+        "pass --data with data of that task"
+    ]
 
 
 def validate(frame: pd.DataFrame, **settings) -> ValidationReport:
     settings = ValidationSettings(min_examples_per_class=2, **settings)
-    return validate_dataset(frame, "text", "label", settings, task=Task.NER)
+    return validate_dataset(frame, "text", "label", settings, training_plugin("ner"))
 
 
 def test_the_fixture_passes_every_check():
@@ -227,11 +235,13 @@ def test_a_long_sentence_is_split_into_windows_and_evaluated_whole(tiny_bert_pat
     words += ["Blackburn", "\u200b"]  # three sub-words; no sub-word at all
     tags = ["B-ORG"] + ["I-ORG"] * 9 + ["B-PER", "O"]
     frame = pd.DataFrame({"text": [words, ["Rome"]], "label": [tags, ["B-LOC"]]})
-    dataset = tokenize_dataset({"test": frame}, tokenizer, max_length=4, task=Task.NER)
+    dataset = tokenize_dataset(
+        {"test": frame}, tokenizer, "ner", training_plugin("ner"), max_length=4
+    )
     table = dataset.splits["test"]
 
     assert dataset.label_names == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
-    assert table.schema == tokenized_schema(Task.NER)
+    assert table.schema == tokenized_schema(training_plugin("ner").labels_type)
     assert table.column("example_id").to_pylist() == [0, 0, 0, 0, 0, 0, 0, 1]
     assert dataset.example_count("test") == 2
     assert max(len(ids) for ids in table.column("input_ids").to_pylist()) == 4
@@ -245,7 +255,7 @@ def test_a_long_sentence_is_split_into_windows_and_evaluated_whole(tiny_bert_pat
     )
     assert true == [tags, ["B-LOC"]]
     assert predicted == true
-    report = task_spec(Task.NER).report(
+    report = training_plugin("ner").report(
         "m", "test", dataset.label_names, perfect_logits(table, dataset.label_names), table, None
     )
     assert report.metrics["entity_f1"] == 1.0  # the ORG entity spans four windows: one entity
@@ -287,7 +297,7 @@ def test_most_frequent_tag_baseline():
         }
     )
     test = pd.DataFrame({"text": [["paris", "rocks"]], "label": [["B-LOC", "O"]]})
-    report = task_spec(Task.NER).baseline(train, test, TAGS)
+    report = training_plugin("ner").baseline(train, test, TAGS)
 
     assert report.model_name == "most-frequent-tag"
     assert report.metrics["entity_f1"] == 1.0
@@ -296,9 +306,9 @@ def test_most_frequent_tag_baseline():
 @pytest.fixture(scope="module")
 def ner_dataset(tiny_bert_path) -> TokenizedDataset:
     frame, _, _ = read(NER_SENTENCES)
-    splits = split_dataset(frame, "text", "label", SplitSettings(), Task.NER)
+    splits = split_dataset(frame, "text", "label", SplitSettings(), training_plugin("ner"))
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
-    return tokenize_dataset(splits, tokenizer, max_length=16, task=Task.NER)
+    return tokenize_dataset(splits, tokenizer, "ner", training_plugin("ner"), max_length=16)
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +332,7 @@ def test_fine_tuned_ner_model_evaluates_and_round_trips(ner_model, ner_dataset, 
     assert ner_model.label_thresholds is None
 
     ner_model.save(tmp_path)
-    loaded = FineTunedModel.load(tmp_path, Task.NER)
+    loaded = FineTunedModel.load(tmp_path, "ner")
     assert type(loaded.model).__name__ == "BertForTokenClassification"
     assert loaded.label_names == ner_dataset.label_names
     logits = loaded.predict_logits(test)
@@ -338,14 +348,14 @@ def test_fine_tuned_ner_model_evaluates_and_round_trips(ner_model, ner_dataset, 
 
 def test_materializers_round_trip_ner_artifacts(ner_model, ner_dataset, tmp_path):
     dataset = materializer_round_trip(TokenizedDatasetMaterializer, ner_dataset, tmp_path / "data")
-    assert dataset.task is Task.NER
+    assert dataset.task == "ner"
     assert dataset.label_names == ner_dataset.label_names
     for split, table in ner_dataset.splits.items():
         assert dataset.splits[split].equals(table)
-        assert table.schema == tokenized_schema(Task.NER)
+        assert table.schema == tokenized_schema(training_plugin("ner").labels_type)
     preview = (tmp_path / "data" / "artifact" / "preview.html").read_text()
     assert "examples in" in preview and "B-PER" in preview
 
     model = materializer_round_trip(FineTunedModelMaterializer, ner_model, tmp_path / "model")
-    assert model.task is Task.NER
+    assert model.task == "ner"
     assert type(model.model).__name__ == "BertForTokenClassification"

@@ -13,33 +13,41 @@ from scipy.special import expit
 from seqeval.metrics.sequence_labeling import get_entities
 
 from materializers.quantization_report import QuantizationReportMaterializer
-from tests.task_data import NER_SENTENCES, materializer_round_trip, multilabel_titles
-from tests.tiny_onnx import MAX_LENGTH, MULTILABEL_THRESHOLDS, tiny_model
-from textmodels import ner
-from stackport.inference.predictor import (
-    Entity,
-    EntityPrediction,
-    MultilabelPrediction,
-    OnnxPredictor,
-    classify_multilabel,
-    entity_word_ranges,
-    softmax,
-    split_words,
-)
-from stackport.training.model import FineTunedModel
+from stackport.core.numerics import softmax
+from stackport.core.settings import DataSettings, QuantizationMode, QuantizationSettings
+from stackport.data.tokenization import tokenize_dataset
+from stackport.inference.onnx_model import OnnxModel
+from stackport.inference.predictor import OnnxPredictor
+from stackport.inference.words import split_words
 from stackport.onnx.export import OnnxParityError, check_parity, export_to_onnx
-from stackport.inference.onnx_model import MANIFEST_FILENAME, OnnxModel, QuantizationMode
 from stackport.onnx.quantization import (
     QuantizationReport,
-    QuantizationSettings,
     choose_deployable,
     evaluate_onnx_model,
     gate_quantized_model,
     quantize_onnx_model,
 )
-from stackport.core.settings import DataSettings
-from stackport.core.tasks import Task
-from stackport.data.tokenization import tokenize_dataset
+from stackport.tasks import inference_plugin, training_plugin
+from stackport.tasks.multilabel.infer import MultilabelPrediction, classify_multilabel
+from stackport.tasks.ner import train as ner
+from stackport.tasks.ner.infer import Entity, EntityPrediction, entity_word_ranges
+from stackport.training.model import FineTunedModel
+from tests.helpers import (
+    MAX_LENGTH,
+    MULTILABEL_THRESHOLDS,
+    NER_SENTENCES,
+    materializer_round_trip,
+    multilabel_titles,
+    tiny_model,
+)
+
+CLASSIFICATION = training_plugin("classification")
+
+
+def logits(model: OnnxModel, texts: list[str]) -> np.ndarray:
+    """The model's logits for texts, one truncated row each."""
+    predictor = OnnxPredictor(model)
+    return predictor.session.run(None, predictor.encode(texts).inputs)[0]
 
 
 def tiny_classifier(tiny_bert_path: Path, label_names: list[str], seed: int) -> FineTunedModel:
@@ -101,7 +109,9 @@ def test_parity_check_fails_naming_the_difference(tiny_bert_path, label_names, o
 def test_onnx_inference_predicts_like_pytorch(fine_tuned, onnx_fp32, texts, label_names):
     """PyTorch runs on ids tokenized by transformers, ONNX on texts tokenized by `tokenizers`."""
     frame = pd.DataFrame({"text": texts, "label": label_names[0]})
-    table = tokenize_dataset({"test": frame}, fine_tuned.tokenizer, MAX_LENGTH).splits["test"]
+    table = tokenize_dataset(
+        {"test": frame}, fine_tuned.tokenizer, "classification", CLASSIFICATION, MAX_LENGTH
+    ).splits["test"]
     expected = softmax(fine_tuned.predict_logits(table))
 
     predictions = OnnxPredictor(onnx_fp32).predict(texts)
@@ -149,8 +159,8 @@ def test_dynamic_int8_model_is_smaller_and_close(onnx_fp32, onnx_int8, texts):
     assert onnx_int8.size_bytes < onnx_fp32.size_bytes
     ops = {node.op_type for node in onnx.load(str(onnx_int8.model_path)).graph.node}
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops
-    fp32_probabilities = softmax(OnnxPredictor(onnx_fp32).logits(texts))
-    int8_probabilities = softmax(OnnxPredictor(onnx_int8).logits(texts))
+    fp32_probabilities = softmax(logits(onnx_fp32, texts))
+    int8_probabilities = softmax(logits(onnx_int8, texts))
     np.testing.assert_allclose(int8_probabilities, fp32_probabilities, atol=0.05)
 
 
@@ -171,9 +181,11 @@ def test_static_int8_keeps_sensitive_ops_in_float(onnx_fp32, texts, tmp_path):
 def test_gate_keeps_fp32_when_the_drop_is_too_large(onnx_fp32, onnx_int8, bbc_slice):
     """A negative max_metric_drop demands int8 beat fp32 by >1 macro-F1: impossible."""
     settings = QuantizationSettings(max_metric_drop=-1.0)
-    report = gate_quantized_model(onnx_fp32, onnx_int8, bbc_slice.head(20), settings)
+    validation, test = bbc_slice.head(20), bbc_slice.tail(20)
+    report = gate_quantized_model(onnx_fp32, onnx_int8, validation, test, settings)
 
     assert report.deployable == "fp32"
+    assert report.deployable_test_metrics == report.fp32_test_metrics
     assert "exceeds max_metric_drop -1" in report.reason
     assert "fp32 ONNX model stays the deployable one" in report.reason
     assert report.metric == "macro_f1"
@@ -184,15 +196,37 @@ def test_gate_keeps_fp32_when_the_drop_is_too_large(onnx_fp32, onnx_int8, bbc_sl
     ("fp32_metric", "int8_metric", "deployable"),
     [(0.96, 0.958, "int8"), (0.96, 0.955, "int8"), (0.96, 0.954, "fp32"), (0.9, 0.95, "int8")],
 )
-def test_gate_allows_drops_up_to_max_metric_drop(
-    onnx_fp32, onnx_int8, fp32_metric, int8_metric, deployable
-):
-    report = choose_deployable(
-        onnx_fp32, onnx_int8, fp32_metric, int8_metric, QuantizationSettings()
+def test_gate_allows_drops_up_to_max_metric_drop(fp32_metric, int8_metric, deployable):
+    chosen, reason, drop = choose_deployable(
+        "macro_f1", fp32_metric, int8_metric, QuantizationSettings()
     )
-    assert report.deployable == deployable
-    assert f"int8 macro_f1 {int8_metric:.4f} vs fp32 {fp32_metric:.4f}" in report.reason
-    assert report.int8_size_bytes == onnx_int8.size_bytes
+    assert chosen == deployable
+    assert f"macro_f1: int8 {int8_metric:.4f} vs fp32 {fp32_metric:.4f}" in reason
+    assert drop == pytest.approx(fp32_metric - int8_metric)
+
+
+def test_gate_decides_on_validation_and_never_reads_the_test_split(
+    onnx_fp32, onnx_int8, bbc_slice, monkeypatch
+):
+    """The decision is the same whatever the test rows are; they are only evaluated."""
+    validation, test = bbc_slice.head(20), bbc_slice.tail(20)
+    settings = QuantizationSettings()
+    splits_read = []
+    original = evaluate_onnx_model
+
+    def spy(model, frame, split):
+        splits_read.append(split)
+        return original(model, frame, split)
+
+    monkeypatch.setattr("stackport.onnx.quantization.evaluate_onnx_model", spy)
+    report = gate_quantized_model(onnx_fp32, onnx_int8, validation, test, settings)
+    shuffled_labels = test.assign(label=test["label"].sample(frac=1, random_state=1).tolist())
+    other = gate_quantized_model(onnx_fp32, onnx_int8, validation, shuffled_labels, settings)
+
+    assert (report.deployable, report.reason) == (other.deployable, other.reason)
+    assert report.fp32_metric == original(onnx_fp32, validation, "validation").metrics["macro_f1"]
+    assert report.fp32_test_metrics == original(onnx_fp32, test, "test").metrics
+    assert splits_read[:2] == ["validation", "validation"]
 
 
 # Multi-label classification and NER.
@@ -207,7 +241,7 @@ def multilabel_frame(bbc_slice: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def multilabel_model(tiny_bert_path, label_names) -> FineTunedModel:
-    return tiny_model(tiny_bert_path, label_names, seed=0, task=Task.MULTILABEL)
+    return tiny_model(tiny_bert_path, label_names, seed=0, task="multilabel")
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +252,7 @@ def multilabel_onnx(multilabel_model, tmp_path_factory) -> OnnxModel:
 @pytest.fixture(scope="module")
 def ner_frame() -> pd.DataFrame:
     """The 50 CoNLL fixture sentences: token lists and tag lists."""
-    frame, _ = ner.read_sentences(DataSettings(source=str(NER_SENTENCES), task=Task.NER))
+    frame, _ = ner.read_sentences(str(NER_SENTENCES), DataSettings(task="ner"))
     return frame
 
 
@@ -243,7 +277,7 @@ def ner_names(ner_frame) -> list[str]:
 
 @pytest.fixture(scope="module")
 def ner_model(tiny_bert_path, ner_names) -> FineTunedModel:
-    return tiny_model(tiny_bert_path, ner_names, seed=0, task=Task.NER)
+    return tiny_model(tiny_bert_path, ner_names, seed=0, task="ner")
 
 
 @pytest.fixture(scope="module")
@@ -252,37 +286,23 @@ def ner_onnx(ner_model, tmp_path_factory) -> OnnxModel:
 
 
 def test_multilabel_export_carries_the_thresholds(multilabel_onnx, label_names):
-    assert multilabel_onnx.task is Task.MULTILABEL
+    assert multilabel_onnx.task == "multilabel"
     assert multilabel_onnx.label_names == label_names
     assert multilabel_onnx.thresholds == MULTILABEL_THRESHOLDS
-    assert not multilabel_onnx.split_into_words
     assert multilabel_onnx.outputs == ["logits"]
     assert OnnxModel.load(multilabel_onnx.directory) == multilabel_onnx
 
 
 def test_ner_export_is_a_word_level_token_classifier(ner_onnx, ner_names):
-    assert ner_onnx.task is Task.NER
+    assert ner_onnx.task == "ner"
     assert ner_onnx.label_names == ner_names
     assert ner_onnx.thresholds is None
-    assert ner_onnx.split_into_words
+    assert inference_plugin(ner_onnx.task).word_level
     graph = onnx.load(str(ner_onnx.model_path)).graph
     logits_shape = graph.output[0].type.tensor_type.shape.dim
     assert len(logits_shape) == 3  # (texts, tokens, tags)
     assert logits_shape[2].dim_value == len(ner_names)
     assert OnnxModel.load(ner_onnx.directory) == ner_onnx
-
-
-def test_manifest_of_an_earlier_classifier_loads_as_text_level(onnx_fp32, tmp_path):
-    """Manifests written before NER export have no `split_into_words`."""
-    directory = tmp_path / "earlier"
-    directory.mkdir()
-    for name in [*onnx_fp32.file_sha256, MANIFEST_FILENAME]:
-        (directory / name).write_bytes((onnx_fp32.directory / name).read_bytes())
-    manifest = json.loads((directory / MANIFEST_FILENAME).read_text())
-    del manifest["split_into_words"]
-    (directory / MANIFEST_FILENAME).write_text(json.dumps(manifest))
-
-    assert not OnnxModel.load(directory).split_into_words
 
 
 @pytest.mark.parametrize("task", ["multilabel", "ner"])
@@ -297,7 +317,7 @@ def test_export_of_every_task_matches_pytorch(task, request):
 def test_ner_parity_check_fails_naming_the_difference(
     tiny_bert_path, ner_names, ner_onnx, ner_frame
 ):
-    other_model = tiny_model(tiny_bert_path, ner_names, seed=1, task=Task.NER)
+    other_model = tiny_model(tiny_bert_path, ner_names, seed=1, task="ner")
     with pytest.raises(OnnxParityError, match=r"differs .* by up to [0-9.e-]+ .* tolerance 0.0001"):
         check_parity(other_model, ner_onnx, ner_frame["text"].tolist(), tolerance=1e-4)
 
@@ -310,7 +330,13 @@ def test_multilabel_predictions_match_pytorch_and_its_thresholds(
     Each label's threshold is its median probability, so that the labels differ between texts.
     """
     splits = {"test": multilabel_frame}
-    table = tokenize_dataset(splits, multilabel_model.tokenizer, MAX_LENGTH, Task.MULTILABEL)
+    table = tokenize_dataset(
+        splits,
+        multilabel_model.tokenizer,
+        "multilabel",
+        training_plugin("multilabel"),
+        MAX_LENGTH,
+    )
     probabilities = expit(multilabel_model.predict_logits(table.splits["test"]).astype(np.float64))
     thresholds = np.median(probabilities, axis=0)
     chosen = probabilities >= thresholds
@@ -330,9 +356,9 @@ def test_multilabel_post_processor_applies_each_labels_threshold(multilabel_onnx
     # sigmoid(0) = 0.5: at or above the thresholds 0.45, 0.5 and 0.48 only.
     logits = np.array([np.zeros(5), np.full(5, -10.0)], dtype=np.float32)
 
-    predictions = classify_multilabel(logits, None, multilabel_onnx)
-
     names = multilabel_onnx.label_names
+    predictions = classify_multilabel(logits, None, names, multilabel_onnx.thresholds)
+
     assert predictions == [
         MultilabelPrediction(labels=[names[0], names[1], names[3]], scores=[0.5, 0.5, 0.5]),
         MultilabelPrediction(labels=[], scores=[]),
@@ -359,7 +385,9 @@ def test_ner_predictions_match_pytorch_on_the_training_encoding(
     ner_model, ner_onnx, ner_frame, ner_names
 ):
     """Tags of PyTorch's first sub-words, as evaluation reads them, give the ONNX entities."""
-    table = tokenize_dataset({"test": ner_frame}, ner_model.tokenizer, MAX_LENGTH, Task.NER)
+    table = tokenize_dataset(
+        {"test": ner_frame}, ner_model.tokenizer, "ner", training_plugin("ner"), MAX_LENGTH
+    )
     test_table = table.splits["test"]
     _, expected_tags = ner.word_tags(ner_model.predict_logits(test_table), test_table, ner_names)
 
@@ -387,7 +415,9 @@ def pytorch_windowed_entities(
     """(type, first word, last word) of the entities the PyTorch evaluation finds in `words`,
     split into windows by `ner.encode`, and the first word of each window."""
     frame = pd.DataFrame({"text": [words], "label": [[ner.OUTSIDE] * len(words)]})
-    table = tokenize_dataset({"test": frame}, model.tokenizer, MAX_LENGTH, Task.NER).splits["test"]
+    table = tokenize_dataset(
+        {"test": frame}, model.tokenizer, "ner", training_plugin("ner"), MAX_LENGTH
+    ).splits["test"]
     _, tags = ner.word_tags(model.predict_logits(table), table, names)
     sizes = [sum(label != -100 for label in row) for row in table.column("labels").to_pylist()]
     return get_entities(tags[0]), np.cumsum([0, *sizes[:-1]]).tolist()
@@ -442,14 +472,11 @@ def test_a_word_longer_than_max_length_is_truncated_in_a_window_of_its_own(
     assert len(ner_model.tokenizer(long_word, add_special_tokens=False)["input_ids"]) > MAX_LENGTH
     predictor = OnnxPredictor(ner_onnx)
 
-    batch = predictor.encode_windows([text])
+    batch = predictor.encode_word_windows([text])
     prediction = predictor.predict([text])[0]
 
-    assert batch.windows == [
-        (0, 0, position),
-        (0, position, position + 1),
-        (0, position + 1, len(words)),
-    ]
+    assert batch.row_texts == [0, 0, 0]
+    assert batch.row_words == [(0, position), (position, position + 1), (position + 1, len(words))]
     assert batch.inputs["attention_mask"][1].sum() == MAX_LENGTH
     expected, window_starts = pytorch_windowed_entities(ner_model, ner_names, words)
     assert window_starts == [0, position, position + 1]
@@ -496,13 +523,13 @@ def test_predictions_serialise_to_plain_json(multilabel_onnx, ner_onnx, onnx_fp3
         OnnxPredictor(model).predict([text])[0] for model in (onnx_fp32, multilabel_onnx, ner_onnx)
     ]
 
-    documents = [json.loads(json.dumps(dataclasses.asdict(output))) for output in outputs]
+    documents = [json.loads(output.model_dump_json()) for output in outputs]
 
     assert set(documents[0]) == {"label", "score"}
     assert set(documents[1]) == {"labels", "scores"}
     assert set(documents[2]) == {"entities"}
     entity = Entity(type="ORG", score=0.9, start=0, end=2, text="EU")
-    assert dataclasses.asdict(entity) == {
+    assert entity.model_dump() == {
         "type": "ORG",
         "score": 0.9,
         "start": 0,
@@ -511,13 +538,13 @@ def test_predictions_serialise_to_plain_json(multilabel_onnx, ner_onnx, onnx_fp3
     }
 
 
-def test_int8_models_keep_the_task_thresholds_and_word_split(multilabel_onnx, ner_onnx, tmp_path):
+def test_int8_models_keep_the_task_and_thresholds(multilabel_onnx, ner_onnx, tmp_path):
     settings = QuantizationSettings()
     multilabel_int8 = quantize_onnx_model(multilabel_onnx, tmp_path / "multilabel", settings)
     ner_int8 = quantize_onnx_model(ner_onnx, tmp_path / "ner", settings)
 
     assert multilabel_int8.thresholds == MULTILABEL_THRESHOLDS
-    assert ner_int8.split_into_words and ner_int8.task is Task.NER
+    assert ner_int8.task == "ner"
     assert OnnxModel.load(ner_int8.directory) == ner_int8
 
 
@@ -526,11 +553,13 @@ def test_ner_evaluation_through_inference_matches_the_pytorch_evaluation(
 ):
     """Both split long sentences into the same windows and read the same first sub-words."""
     frame = pd.concat([ner_frame, joined_sentences(ner_frame, 10)], ignore_index=True)
-    table = tokenize_dataset({"test": frame}, ner_model.tokenizer, MAX_LENGTH, Task.NER)
+    table = tokenize_dataset(
+        {"test": frame}, ner_model.tokenizer, "ner", training_plugin("ner"), MAX_LENGTH
+    )
     assert table.splits["test"].num_rows > len(frame) + 5  # the joined sentences need windows
 
     expected = ner_model.evaluate(table.splits["test"], "test")
-    actual = evaluate_onnx_model(ner_onnx, frame)
+    actual = evaluate_onnx_model(ner_onnx, frame, "test")
 
     for metric in ("entity_f1", "entity_precision", "entity_recall", "macro_f1"):
         assert actual.metrics[metric] == pytest.approx(expected.metrics[metric], abs=1e-9)
@@ -542,14 +571,15 @@ def test_gate_uses_the_task_metric(task, metric, request, tmp_path):
     frame = request.getfixturevalue(f"{task}_frame").head(20)
     int8 = quantize_onnx_model(fp32, tmp_path / "int8", QuantizationSettings())
 
-    report = gate_quantized_model(fp32, int8, frame, QuantizationSettings(max_metric_drop=-1.0))
+    settings = QuantizationSettings(max_metric_drop=-1.0)
+    report = gate_quantized_model(fp32, int8, frame, frame, settings)
 
     assert report.metric == metric
     assert report.deployable == "fp32"
     assert (
-        f"int8 {metric} {report.int8_metric:.4f} vs fp32 {report.fp32_metric:.4f}" in report.reason
+        f"{metric}: int8 {report.int8_metric:.4f} vs fp32 {report.fp32_metric:.4f}" in report.reason
     )
-    assert report.fp32_metric == evaluate_onnx_model(fp32, frame).metrics[metric]
+    assert report.fp32_metric == evaluate_onnx_model(fp32, frame, "validation").metrics[metric]
 
 
 def test_static_int8_ner_model_tags_every_sentence(ner_onnx, ner_frame, tmp_path):
@@ -575,6 +605,8 @@ def test_quantization_report_round_trips_with_an_html_page(tmp_path):
         reason="int8 entity_f1 0.7900 vs fp32 0.8100 (drop +0.0200) exceeds <max>",
         fp32_size_bytes=90_000_000,
         int8_size_bytes=23_000_000,
+        fp32_test_metrics={"entity_f1": 0.8},
+        int8_test_metrics={"entity_f1": 0.78},
     )
 
     loaded = materializer_round_trip(QuantizationReportMaterializer, report, tmp_path)
@@ -582,8 +614,9 @@ def test_quantization_report_round_trips_with_an_html_page(tmp_path):
     assert loaded == report
     page = (tmp_path / "artifact" / "quantization.html").read_text()
     assert '<span class="fp32">fp32</span>' in page
-    assert "<th>test entity_f1</th>" in page
-    assert "<td>onnx dynamic-int8</td><td>0.7900</td><td>23.0</td>" in page
+    assert "<th>validation entity_f1 (decides)</th><th>test entity_f1 (reported)</th>" in page
+    assert "<td>onnx dynamic-int8</td><td>0.7900</td><td>0.7800</td><td>23.0</td>" in page
     assert "&lt;max&gt;" in page
     metadata = QuantizationReportMaterializer(str(tmp_path / "artifact")).extract_metadata(report)
-    assert metadata["int8_entity_f1"] == 0.79
+    assert metadata["int8_validation_entity_f1"] == 0.79
+    assert metadata["int8_test_entity_f1"] == 0.78

@@ -1,6 +1,8 @@
 """Promotion gates, decided on plain numbers."""
 
-from stackport.release.promotion import PromotionEvidence, PromotionSettings, decide_promotion
+from stackport.core.settings import PromotionSettings
+from stackport.release.promotion import PromotionEvidence, decide_promotion, evaluate_production
+from tests.helpers import tiny_model
 
 SETTINGS = PromotionSettings(
     metric="macro_f1", min_metric=0.9, max_gap_to_baseline=0.01, min_delta=0.005
@@ -38,6 +40,26 @@ def test_each_gate_can_block_and_says_why():
     assert "production version 3 0.9480 (delta +0.0020, required +0.0050)" in no_better.reason
     assert not unreadable.promoted
     assert "could not be evaluated: labels differ" in unreadable.reason
+
+
+def test_without_a_minimum_only_the_baseline_and_production_gates_decide():
+    decision = decide_promotion(evidence(0.5, baseline=0.45), PromotionSettings(metric="macro_f1"))
+    assert decision.promoted
+    assert decision.gates[0].detail == "macro_f1 0.5000, no minimum"
+
+
+def test_a_production_model_that_does_not_know_the_test_labels_is_not_evaluated(
+    tiny_bert_path, bbc_slice
+):
+    production = tiny_model(tiny_bert_path, ["business", "sports"])
+    metrics, note = evaluate_production(production, bbc_slice)
+    assert metrics is None
+    assert note == (
+        "it does not predict the labels entertainment, politics, tech of this test split"
+    )
+    known = bbc_slice[bbc_slice["label"].isin(["business", "sports"])].head(10)
+    metrics, note = evaluate_production(production, known)
+    assert note is None and set(metrics) == {"accuracy", "macro_f1"}
 
 
 def test_a_clearly_better_model_replaces_production():

@@ -24,27 +24,27 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import APIOperation, GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
-from task_data import NER_SENTENCES, multilabel_titles
-from tiny_onnx import tiny_onnx_model
 
-from stackport.serving.served_model import ServiceSettings
-from textmodels import ner
-from stackport.serving.bento import BentoArchive, build_bento_archive, service_sources, tag_part
-from stackport.inference.predictor import OnnxPredictor, sigmoid
-from stackport.serving.local import Deployment, DeploymentSettings, serve_locally, stop
+from stackport.core.numerics import sigmoid
+from stackport.core.settings import DataSettings, DeploymentSettings, ServiceSettings
 from stackport.inference.onnx_model import OnnxModel
-from stackport.core.settings import DataSettings
-from stackport.core.tasks import Task
+from stackport.inference.predictor import OnnxPredictor
+from stackport.serving.bento import BentoArchive, build_bento_archive, service_sources, tag_part
+from stackport.serving.deployment import Deployment
+from stackport.serving.local import serve_locally, stop
+from stackport.tasks.ner import infer as ner_infer
+from stackport.tasks.ner import train as ner
+from tests.helpers import NER_SENTENCES, multilabel_titles, tiny_onnx_model
 
 MODEL_NAMES = {
-    Task.CLASSIFICATION: "Tiny BBC",
-    Task.MULTILABEL: "Tiny BBC topics",
-    Task.NER: "Tiny NER",
+    "classification": "Tiny BBC",
+    "multilabel": "Tiny BBC topics",
+    "ner": "Tiny NER",
 }
 METRICS = {
-    Task.CLASSIFICATION: {"macro_f1": 0.25},
-    Task.MULTILABEL: {"micro_f1": 0.5},
-    Task.NER: {"entity_f1": 0.125},
+    "classification": {"macro_f1": 0.25},
+    "multilabel": {"micro_f1": 0.5},
+    "ner": {"entity_f1": 0.125},
 }
 VERSION = "7"
 # Raw texts with irregular white space, punctuation and characters outside the BMP: entity
@@ -71,12 +71,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module", params=list(Task), ids=str)
-def task(request) -> Task:
+@pytest.fixture(scope="module", params=TASKS, ids=str)
+def task(request) -> str:
     return request.param
 
 
-def only_for(task: Task) -> pytest.MarkDecorator:
+def only_for(task: str) -> pytest.MarkDecorator:
     """Run a test with the bento and server of `task` only."""
     return pytest.mark.parametrize("task", [task], indirect=True)
 
@@ -84,19 +84,19 @@ def only_for(task: Task) -> pytest.MarkDecorator:
 @pytest.fixture(scope="module")
 def ner_sentences() -> pd.DataFrame:
     """The CoNLL fixture sentences: token lists and tag lists."""
-    frame, _ = ner.read_sentences(DataSettings(source=str(NER_SENTENCES), task=Task.NER))
+    frame, _ = ner.read_sentences(DataSettings(source=str(NER_SENTENCES), task="ner"))
     return frame
 
 
 @pytest.fixture(scope="module")
-def texts(task: Task, bbc_slice: pd.DataFrame, ner_sentences: pd.DataFrame) -> list[str]:
+def texts(task: str, bbc_slice: pd.DataFrame, ner_sentences: pd.DataFrame) -> list[str]:
     """Texts of the task's kind: BBC articles, BBC titles (of one or two topics), sentences.
 
     NER: `IRREGULAR_TEXTS` first.
     """
-    if task is Task.CLASSIFICATION:
+    if task == "classification":
         return ["Shares rose.", *bbc_slice["text"].iloc[::20].str[:1400]]
-    if task is Task.MULTILABEL:
+    if task == "multilabel":
         return multilabel_titles(bbc_slice, per_topic=4)["text"].tolist()
     sentences = [" ".join(tokens) for tokens in ner_sentences["text"]]
     # Longer than `max_length` sub-words: a paragraph of sentences, separated by blank lines.
@@ -120,7 +120,7 @@ def split_thresholds(probabilities: np.ndarray) -> list[float]:
 
 @pytest.fixture(scope="module")
 def onnx_model(
-    task: Task,
+    task: str,
     texts: list[str],
     tiny_bert_path: Path,
     bbc_slice: pd.DataFrame,
@@ -128,13 +128,13 @@ def onnx_model(
     tmp_path_factory,
 ) -> OnnxModel:
     """The task's tiny model; multilabel: with thresholds that split the texts (see above)."""
-    if task is Task.NER:
+    if task == "ner":
         label_names = ner.label_names([ner_sentences["label"]])
     else:
         label_names = sorted(bbc_slice["label"].unique())
     directory = tmp_path_factory.mktemp(f"onnx-{task}")
     model = tiny_onnx_model(tiny_bert_path, label_names, directory, task=task)
-    if task is Task.MULTILABEL:
+    if task == "multilabel":
         probabilities = sigmoid(OnnxPredictor(model).logits(texts))
         model = dataclasses.replace(model, thresholds=split_thresholds(probabilities))
         model.write_manifest()
@@ -147,7 +147,7 @@ def bentoml_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bento(task: Task, onnx_model: OnnxModel, bentoml_home: Path, tmp_path_factory) -> BentoArchive:
+def bento(task: str, onnx_model: OnnxModel, bentoml_home: Path, tmp_path_factory) -> BentoArchive:
     service = ServiceSettings.model_validate({"limits": LIMITS})
     config = {"parameters": {"service": service.model_dump()}}
     return build_bento_archive(
@@ -169,7 +169,7 @@ def test_tag_parts_are_valid_bentoml_tag_names(text, part):
     assert tag_part(text, max_length=54) == part
 
 
-@only_for(Task.CLASSIFICATION)
+@only_for("classification")
 def test_equal_content_builds_once_under_the_same_tag(
     bento: BentoArchive, onnx_model, bentoml_home, tmp_path
 ):
@@ -185,7 +185,7 @@ def test_equal_content_builds_once_under_the_same_tag(
 
 
 @pytest.fixture(scope="module")
-def server(task: Task, bento: BentoArchive, bentoml_home: Path):
+def server(task: str, bento: BentoArchive, bentoml_home: Path):
     settings = DeploymentSettings(port=free_port(), startup_timeout_s=120)
     deployment = serve_locally(bento, MODEL_NAMES[task], VERSION, settings, bentoml_home)
     yield deployment
@@ -198,7 +198,7 @@ def client(server: Deployment):
         yield client
 
 
-def test_bento_holds_the_service_the_model_and_docker_files(task: Task, bento: BentoArchive):
+def test_bento_holds_the_service_the_model_and_docker_files(task: str, bento: BentoArchive):
     with tarfile.open(bento.path) as archive:
         names = {name.removeprefix("./") for name in archive.getnames()}
         requirements = archive.extractfile("./env/python/requirements.txt").read().decode()
@@ -211,7 +211,7 @@ def test_bento_holds_the_service_the_model_and_docker_files(task: Task, bento: B
     assert packages == {"onnxruntime", "tokenizers", "numpy", "pydantic", "pyyaml", "bentoml"}
 
 
-@only_for(Task.CLASSIFICATION)
+@only_for("classification")
 def test_service_imports_without_torch_or_transformers(bento: BentoArchive, bentoml_home: Path):
     """The bento's own sources import with torch and transformers made unimportable."""
     output = run_in_bento(
@@ -249,7 +249,7 @@ def run_in_bento(bento: BentoArchive, bentoml_home: Path, script: str) -> str:
     return result.stdout.strip()
 
 
-@only_for(Task.CLASSIFICATION)
+@only_for("classification")
 def test_service_is_ready_only_once_the_session_is_loaded(bento, bentoml_home):
     """`__is_ready__` (behind /readyz) is false while the model loads, `__is_alive__` true."""
     output = run_in_bento(
@@ -328,7 +328,7 @@ def test_predictions_equal_the_inference_module(client, onnx_model, texts):
     assert scores(expected)  # not all empty: some labels or entities are predicted
 
 
-@only_for(Task.MULTILABEL)
+@only_for("multilabel")
 def test_multilabel_predictions_apply_the_stored_thresholds(client, texts):
     thresholds = client.get("/metadata").json()["thresholds"]
     served = predict(client, texts)
@@ -340,7 +340,7 @@ def test_multilabel_predictions_apply_the_stored_thresholds(client, texts):
     assert len({len(prediction["labels"]) for prediction in served}) > 1
 
 
-@only_for(Task.NER)
+@only_for("ner")
 def test_entity_spans_index_the_original_text(client, texts):
     served = predict(client, texts)
 
@@ -361,7 +361,7 @@ def test_probes_and_metadata(task, client, onnx_model):
     assert client.get("/readyz").status_code == 200
     metadata = client.get("/metadata").json()
     thresholds = None
-    if task is Task.MULTILABEL:
+    if task == "multilabel":
         thresholds = dict(zip(onnx_model.label_names, onnx_model.thresholds, strict=True))
     assert metadata == {
         "name": MODEL_NAMES[task],
@@ -451,7 +451,7 @@ def test_openapi_fuzzing_finds_no_server_errors(server: Deployment):
     assert valid.count(200) > FUZZ_EXAMPLES // 2  # most valid cases are answered and checked
 
 
-@only_for(Task.CLASSIFICATION)
+@only_for("classification")
 def test_2000_requests_from_16_clients_all_succeed(server: Deployment, bbc_slice):
     texts = bbc_slice["text"].str[:1000].tolist()
 

@@ -60,7 +60,9 @@ def test_max_rows_takes_a_seeded_subset_of_the_named_splits_only(labelled):
     assert subset["validation"].equals(full["validation"])
     for name in ("train", "test"):
         assert set(subset[name]["text"]) < set(full[name]["text"])
-    assert subset["train"].equals(split_dataset(labelled, "body", "topic", settings, CLASSIFICATION)["train"])
+    assert subset["train"].equals(
+        split_dataset(labelled, "body", "topic", settings, CLASSIFICATION)["train"]
+    )
 
 
 def test_tokenized_dataset_counts_labels_and_truncation(tiny_bert_path):

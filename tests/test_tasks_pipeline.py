@@ -4,14 +4,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from textmodels.task_registry import TASKS
 from zenml.client import Client
 from zenml.utils import source_utils
 
-from tests.task_data import NER_SENTENCES, multilabel_titles
-from tests.test_training_pipeline import invoke, tiny_config
 from stackport.training.model import FineTunedModel
-from textmodels.task_registry import TASKS
-from stackport.core.tasks import Task
+from tests.helpers import NER_SENTENCES, multilabel_titles
+from tests.test_training_pipeline import invoke, tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,9 +24,9 @@ def source_root():
 def test_every_task_has_a_spec_whose_selection_metric_it_reports():
     assert set(TASKS) == set(Task)
     assert {task: spec.selection_metric for task, spec in TASKS.items()} == {
-        Task.CLASSIFICATION: "macro_f1",
-        Task.MULTILABEL: "macro_f1",
-        Task.NER: "entity_f1",
+        "classification": "macro_f1",
+        "multilabel": "macro_f1",
+        "ner": "entity_f1",
     }
 
 
@@ -65,7 +64,7 @@ def test_multilabel_run_reports_micro_f1_beside_its_baseline(multilabel_run):
     model = trained_model(summary)
     assert set(summary["metrics"]) == {"accuracy", "macro_f1", "micro_f1"}
     assert 0.0 <= summary["metrics"]["micro_f1"] <= 1.0
-    assert model.task is Task.MULTILABEL
+    assert model.task == "multilabel"
     assert len(model.label_thresholds) == len(model.label_names) == 5
 
 
@@ -75,9 +74,9 @@ def test_multilabel_run_completes_and_registers_the_model(multilabel_run):
     version = Client().get_model_version("tiny-multilabel", summary["model"]["version"])
     assert version.run_metadata["test_metrics"] == summary["metrics"]
     model = version.get_model_artifact("model").load()
-    assert model.task is Task.MULTILABEL
+    assert model.task == "multilabel"
     onnx_model = version.get_model_artifact("onnx_model").load()
-    assert onnx_model.task is Task.MULTILABEL
+    assert onnx_model.task == "multilabel"
     assert onnx_model.thresholds == model.label_thresholds
     int8 = version.get_model_artifact("onnx_model_int8").load()
     assert int8.thresholds == model.label_thresholds
@@ -105,9 +104,9 @@ def test_ner_run_completes_and_registers_the_model(ner_run):
     assert result.exit_code == 0, summary["error"]
     version = Client().get_model_version("tiny-ner", summary["model"]["version"])
     assert set(version.run_metadata["per_class"]) == {"LOC", "MISC", "ORG", "PER"}
-    assert version.get_model_artifact("model").load().task is Task.NER
+    assert version.get_model_artifact("model").load().task == "ner"
     onnx_model = version.get_model_artifact("onnx_model").load()
-    assert onnx_model.task is Task.NER and onnx_model.split_into_words
+    assert onnx_model.task == "ner" and onnx_model.split_into_words
     assert version.get_model_artifact("onnx_model_int8").run_metadata["split_into_words"]
     quantization_report = version.get_artifact("quantization_report").load()
     assert quantization_report.metric == "entity_f1"

@@ -8,20 +8,22 @@ import pytest
 from scipy.special import expit
 from transformers import AutoTokenizer
 
-from tests.tiny_onnx import MAX_LENGTH, tiny_model
-from textmodels import multilabel
-from stackport.onnx.benchmark import pytorch_runtime
-from textmodels.classification import encode_texts
-from stackport.inference.predictor import OnnxPredictor, mean_by_text, softmax
-from stackport.training.model import FineTunedModel
-from stackport.onnx.export import export_to_onnx
+from stackport.core.numerics import mean_by_text, softmax
+from stackport.data.tokenization import encode_texts, tokenize_dataset
 from stackport.inference.onnx_model import OnnxModel
-from textmodels.task_registry import task_spec
-from stackport.core.tasks import Task
-from stackport.data.tokenization import tokenize_dataset
+from stackport.inference.predictor import OnnxPredictor
+from stackport.onnx.benchmark import pytorch_runtime
+from stackport.onnx.export import export_to_onnx
+from stackport.tasks import training_plugin
+from stackport.tasks.multilabel import train as multilabel
+from stackport.training.model import FineTunedModel
 from stackport.training.trainer import OneWindowPerExample
+from tests.helpers import MAX_LENGTH, tiny_model
 
 MAX_WINDOWS = 3
+
+# The task name and plug-in `tokenize_dataset` takes.
+CLASSIFICATION = ("classification", training_plugin("classification"))
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,9 @@ def test_truncation_rate_counts_texts_cut_after_their_last_window(tokenizer):
     too_long = " ".join(["the"] * 100)
     frame = pd.DataFrame({"text": ["short", fits_in_two, too_long], "label": ["a", "b", "a"]})
 
-    dataset = tokenize_dataset({"train": frame}, tokenizer, 16, max_windows=MAX_WINDOWS)
+    dataset = tokenize_dataset(
+        {"train": frame}, tokenizer, *CLASSIFICATION, 16, max_windows=MAX_WINDOWS
+    )
 
     assert dataset.splits["train"].column("example_id").to_pylist() == [0, 1, 1, 2, 2, 2]
     assert dataset.splits["train"].column("labels").to_pylist() == [0, 1, 1, 0, 0, 0]
@@ -82,9 +86,9 @@ def test_truncation_rate_counts_texts_cut_after_their_last_window(tokenizer):
 
 def test_training_draws_one_seeded_window_of_every_text_per_item(tokenizer, texts):
     frame = pd.DataFrame({"text": ["short", texts[1]], "label": ["a", "b"]})
-    table = tokenize_dataset({"train": frame}, tokenizer, 16, max_windows=MAX_WINDOWS).splits[
-        "train"
-    ]
+    table = tokenize_dataset(
+        {"train": frame}, tokenizer, *CLASSIFICATION, 16, max_windows=MAX_WINDOWS
+    ).splits["train"]
     rows = table.select(["input_ids", "attention_mask", "labels"]).to_pylist()
 
     dataset = OneWindowPerExample(table, seed=1)
@@ -100,12 +104,14 @@ def test_training_draws_one_seeded_window_of_every_text_per_item(tokenizer, text
 
 def test_evaluation_scores_each_text_by_the_mean_of_its_windows(tokenizer):
     frame = pd.DataFrame({"text": ["short", " ".join(["the"] * 30)], "label": ["a", "b"]})
-    table = tokenize_dataset({"test": frame}, tokenizer, 16, max_windows=MAX_WINDOWS).splits["test"]
+    table = tokenize_dataset(
+        {"test": frame}, tokenizer, *CLASSIFICATION, 16, max_windows=MAX_WINDOWS
+    ).splits["test"]
     assert table.column("example_id").to_pylist() == [0, 1, 1, 1]
     # Text 1: window 0 says "a" strongly, windows 1 and 2 say "b" a little more in sum.
     logits = np.array([[2.0, 0.0], [3.0, 0.0], [0.0, 1.6], [0.0, 1.6]])
 
-    report = task_spec(Task.CLASSIFICATION).report("m", "test", ["a", "b"], logits, table, None)
+    report = training_plugin("classification").report("m", "test", ["a", "b"], logits, table, None)
 
     assert report.metrics["accuracy"] == 1.0
 
@@ -113,7 +119,12 @@ def test_evaluation_scores_each_text_by_the_mean_of_its_windows(tokenizer):
 def test_multilabel_thresholds_are_tuned_on_the_mean_of_each_texts_windows(tokenizer):
     frame = pd.DataFrame({"text": ["short", " ".join(["the"] * 30)], "label": [["a"], ["b"]]})
     table = tokenize_dataset(
-        {"test": frame}, tokenizer, 16, task=Task.MULTILABEL, max_windows=MAX_WINDOWS
+        {"test": frame},
+        tokenizer,
+        "multilabel",
+        training_plugin("multilabel"),
+        16,
+        max_windows=MAX_WINDOWS,
     ).splits["test"]
     logits = np.array([[2.0, -2.0], [-2.0, 0.0], [-2.0, 2.0], [-2.0, 1.0]])
     text_probabilities = expit(np.array([[2.0, -2.0], [-2.0, 1.0]]))
@@ -138,7 +149,7 @@ def test_onnx_reads_the_windows_training_reads_and_predicts_their_mean(
     """PyTorch runs on the training encoding's windows, ONNX on the `tokenizers` windows."""
     frame = pd.DataFrame({"text": texts, "label": label_names[0]})
     table = tokenize_dataset(
-        {"test": frame}, classifier.tokenizer, MAX_LENGTH, max_windows=MAX_WINDOWS
+        {"test": frame}, classifier.tokenizer, *CLASSIFICATION, MAX_LENGTH, max_windows=MAX_WINDOWS
     ).splits["test"]
     windows_per_text = np.bincount(table.column("example_id").to_numpy())
     assert windows_per_text.max() == MAX_WINDOWS and windows_per_text.min() == 1
@@ -146,7 +157,7 @@ def test_onnx_reads_the_windows_training_reads_and_predicts_their_mean(
     expected = softmax(mean_by_text(row_logits, table.column("example_id").to_pylist(), len(texts)))
     predictor = OnnxPredictor(windowed_onnx)
 
-    batch = predictor.encode_text_windows(texts)
+    batch = predictor.encode_token_windows(texts)
     predictions = predictor.predict(texts)
 
     assert batch.inputs["input_ids"].shape == (table.num_rows, MAX_LENGTH)
@@ -176,11 +187,10 @@ def test_manifest_and_pytorch_benchmark_runtime_read_the_same_windows(
 
 def test_a_model_records_the_windows_it_was_trained_on(classifier, tmp_path):
     """Promotion re-tokenizes the production model as it was trained (`text_windows`)."""
-    assert classifier.text_windows is None  # never fine-tuned: nothing recorded
     classifier.model.config.text_windows = {"max_length": MAX_LENGTH, "max_windows": MAX_WINDOWS}
     try:
         classifier.save(tmp_path)
-        loaded = FineTunedModel.load(tmp_path, Task.CLASSIFICATION)
+        loaded = FineTunedModel.load(tmp_path, "classification")
     finally:
-        del classifier.model.config.text_windows
+        classifier.model.config.text_windows = {"max_length": MAX_LENGTH, "max_windows": 1}
     assert loaded.text_windows == (MAX_LENGTH, MAX_WINDOWS)

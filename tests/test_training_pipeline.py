@@ -1,4 +1,9 @@
-"""End-to-end runs of `run.py --pipeline train` on a tiny BERT, good data and bad."""
+"""End-to-end runs of `run.py --pipeline train` on a tiny BERT, good data and bad.
+
+The fast tier runs the pipeline once and then again unchanged (every cacheable step must come
+from the cache); the integration tier adds a run on data changed by one byte and every kind of
+bad data.
+"""
 
 import json
 from pathlib import Path
@@ -31,19 +36,25 @@ def tiny_config(
     Short texts, one epoch, a short benchmark, three HPO trials of which the first is pruned,
     and promotion gates a random model can pass (`promotion` overrides them).
     """
-    promotion = promotion or {}
-    config = yaml.safe_load((REPO_ROOT / "configs" / "train.yaml").read_text())
-    parameters = config["parameters"]
-    parameters["model"].update(name=model_name, max_length=64)
-    parameters["training"].update(epochs=1, batch_size=8)
-    parameters["validation"].update(min_examples_per_class=5, **validation)
-    parameters["export"].update(parity_samples=8)
     hpo = forced_pruning_settings(f"sqlite:///{tmp_path / 'optuna.db'}", n_trials=3)
-    parameters["hpo"] = hpo.model_dump(mode="json") | {"study_name": model_name}
-    parameters["promotion"].update(min_metric=0.0, max_gap_to_baseline=1.0, **promotion)
-    parameters["benchmark"].update(
-        max_texts=8, latency_texts=2, batch_size=4, repeats=1, warmup_batches=0
-    )
+    config = {
+        "enable_cache": True,
+        "parameters": {
+            "model": {"name": model_name, "max_length": 64},
+            "training": {"epochs": 1, "batch_size": 8},
+            "validation": {"min_examples_per_class": 5, **validation},
+            "export": {"parity_samples": 8},
+            "hpo": hpo.model_dump(mode="json") | {"study_name": model_name},
+            "promotion": {"max_gap_to_baseline": 1.0, **(promotion or {})},
+            "benchmark": {
+                "max_texts": 8,
+                "latency_texts": 2,
+                "batch_size": 4,
+                "repeats": 1,
+                "warmup_batches": 0,
+            },
+        },
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -75,13 +86,56 @@ def trained(train_dir: Path, tiny_bert_path: Path):
     """One successful run on 120 BBC articles: the CLI result and the summary JSON."""
     config = tiny_config(train_dir, "tiny-bbc")
     data = str(train_dir / "bbc.csv")
-    return invoke(train_dir, data, tiny_bert_path, config, *TRAIN_COLUMNS, "--no-cache")
+    return invoke(train_dir, data, tiny_bert_path, config, *TRAIN_COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def rerun(trained, train_dir: Path, tiny_bert_path: Path):
+    """The same command again, on the same data."""
+    data = str(train_dir / "bbc.csv")
+    return invoke(train_dir, data, tiny_bert_path, train_dir / "config.yaml", *TRAIN_COLUMNS)
+
+
+# The steps that run every time: the source is read again, and the Model Control Plane is
+# consulted (they find the version of the cached model instead of adding one).
+ALWAYS_RUN = {"load_data", "register_model", "promote_model"}
+
+
+def test_an_unchanged_rerun_takes_every_other_step_from_the_cache(trained, rerun):
+    result, summary = rerun
+    _, first = trained
+    assert result.exit_code == 0, result.output
+    cached = {name for name, step in summary["steps"].items() if step["cached"]}
+    assert cached == set(first["steps"]) - ALWAYS_RUN
+    assert all(summary["steps"][name]["seconds"] is not None for name in ALWAYS_RUN)
+    assert "  train_model: cached" in result.output
+    assert summary["model"] == {**first["model"], "created": False}  # no duplicate version
+    versions = Client().list_model_versions(model_name_or_id="tiny-bbc").items
+    assert [version.name for version in versions] == [first["model"]["version"]]
+    assert summary["promotion"] == {
+        "promoted": True,
+        "stage": "production",
+        "reason": f"version {first['model']['version']} is in production already",
+    }
+    assert summary["hpo"] == first["hpo"]  # the study was not touched
+
+
+def input_hashes(run_id: str) -> dict[str, dict[str, list[str]]]:
+    """Per step of a run, the content hash of each input artifact."""
+    steps = Client().get_pipeline_run(run_id).steps
+    return {
+        name: {
+            input_name: [artifact.content_hash for artifact in artifacts]
+            for input_name, artifacts in step.inputs.items()
+        }
+        for name, step in steps.items()
+    }
 
 
 def test_hpo_pruned_a_trial_and_logged_each_as_an_mlflow_child_run(trained):
     _, summary = trained
     assert summary["hpo"]["trials"] == {"PRUNED": 1, "COMPLETE": 2}
-    assert summary["hpo"]["study_name"] == "tiny-bbc"
+    assert summary["hpo"]["study_name"].startswith("tiny-bbc-")
     run_response = Client().get_pipeline_run(summary["run_id"])
     parent_id = run_response.steps["search_hyperparameters"].run_metadata["mlflow_run_id"]
     tracker = Client().active_stack.experiment_tracker
@@ -97,10 +151,9 @@ def test_hpo_pruned_a_trial_and_logged_each_as_an_mlflow_child_run(trained):
     assert selected.learning_rate == summary["hpo"]["best_params"]["learning_rate"]
 
 
-def test_first_run_promotes_a_worse_one_does_not_and_the_study_resumes(
-    trained, train_dir, tiny_bert_path
-):
+def test_the_first_run_is_promoted(trained):
     _, first = trained
+    assert first["model"]["created"] is True
     assert first["promotion"] == {
         "promoted": True,
         "stage": "production",
@@ -109,21 +162,45 @@ def test_first_run_promotes_a_worse_one_does_not_and_the_study_resumes(
     production = Client().get_model_version("tiny-bbc", "production")
     assert production.name == first["model"]["version"]
 
+
+@pytest.mark.integration
+def test_a_one_byte_change_reruns_from_load_data_and_a_worse_model_is_not_promoted(
+    trained, rerun, train_dir, tiny_bert_path
+):
+    _, first = trained
+    changed = train_dir / "changed"
+    changed.mkdir()
+    frame = pd.read_csv(train_dir / "bbc.csv")
+    frame.loc[0, "article"] += "!"  # one byte more in one article
+    frame.to_csv(changed / "bbc.csv", index=False)
     # Beating production by half a point of macro-F1 is out of reach: this run is "worse".
-    config = tiny_config(train_dir, "tiny-bbc", promotion={"min_delta": 0.5})
+    config = tiny_config(changed, "tiny-bbc", promotion={"min_delta": 0.5})
+
     result, second = invoke(
-        train_dir, str(train_dir / "bbc.csv"), tiny_bert_path, config, *TRAIN_COLUMNS
+        changed, str(changed / "bbc.csv"), tiny_bert_path, config, *TRAIN_COLUMNS
     )
 
     assert result.exit_code == 0, result.output
+    # Exactly what depends on the change runs again: a step is cached when, and only when,
+    # its inputs have the content they had (a changed validation text, say, trains the same
+    # model again, whose benchmark then comes from the cache).
+    before = input_hashes(first["run_id"])
+    after = input_hashes(second["run_id"])
+    for name, step in second["steps"].items():
+        if name not in ALWAYS_RUN:
+            assert step["cached"] == (after[name] == before[name]), name
+    assert not any(second["steps"][name]["cached"] for name in ("validate_data", "split_data"))
+    assert second["model"]["created"] and second["model"]["version"] != first["model"]["version"]
     assert second["promotion"]["promoted"] is False
     assert second["promotion"]["reason"].startswith("beats_production: macro_f1")
     assert f"vs production version {first['model']['version']}" in second["promotion"]["reason"]
-    assert Client().get_model_version("tiny-bbc", "production").id == production.id
+    production = Client().get_model_version("tiny-bbc", "production")
+    assert production.name == first["model"]["version"]
     metadata = Client().get_model_version("tiny-bbc", second["model"]["version"]).run_metadata
     assert metadata["promotion"]["reason"] == second["promotion"]["reason"]
-    # The same study name and storage: the study went on from 3 to 6 trials.
-    assert sum(second["hpo"]["trials"].values()) == 6
+    # Changed data: a study of its own, with its own 3 trials.
+    assert second["hpo"]["study_name"] != first["hpo"]["study_name"]
+    assert sum(second["hpo"]["trials"].values()) == 3
 
 
 def test_training_run_completes_and_writes_the_summary(trained):
@@ -297,7 +374,17 @@ BAD_DATA = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_DATA))
+# One case in the fast tier; the rest (a pipeline run each) in the integration tier.
+FAST_CASE = "blank texts"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        case if case == FAST_CASE else pytest.param(case, marks=pytest.mark.integration)
+        for case in sorted(BAD_DATA)
+    ],
+)
 def test_bad_data_stops_at_validation(case, tmp_path, bbc_slice, tiny_bert_path):
     make_source, validation, cause = BAD_DATA[case]
     model_name = "bad-data-" + case.replace(" ", "-").replace("'", "")

@@ -15,15 +15,17 @@ from zenml.artifact_stores.local_artifact_store import (
 from zenml.enums import StackComponentType, VisualizationType
 
 from materializers.validation_report import ValidationReportMaterializer
+from stackport.core.settings import ValidationSettings
 from stackport.data.validation import (
     CheckResult,
     DataValidationError,
     ValidationReport,
-    ValidationSettings,
     validate_dataset,
 )
+from stackport.tasks import training_plugin
 
 SETTINGS = ValidationSettings(labels=["sport", "tech"], min_examples_per_class=3)
+CLASSIFICATION = training_plugin("classification")
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +47,8 @@ def valid_frame() -> pd.DataFrame:
 
 
 def validate(frame: pd.DataFrame, **kwargs) -> ValidationReport:
-    return validate_dataset(frame, "text", "label", kwargs.pop("settings", SETTINGS), **kwargs)
+    settings = kwargs.pop("settings", SETTINGS)
+    return validate_dataset(frame, "text", "label", settings, CLASSIFICATION, **kwargs)
 
 
 def failure(report: ValidationReport, name: str) -> CheckResult:
@@ -74,6 +77,7 @@ def test_valid_frame_passes_without_touching_the_callers_frame():
         "text_length_in_range",
         "label_not_null",
         "label_in_declared_set",
+        "declared_labels_seen",
         "enough_classes",
         "enough_examples_per_class",
     }

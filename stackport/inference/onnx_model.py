@@ -92,6 +92,10 @@ class OnnxModel:
             "max_windows": self.max_windows,
         }
 
+    def content_hash(self) -> str:
+        """sha256 of the manifest, which holds the sha256 of every file of the model."""
+        return hashlib.sha256(json.dumps(self.manifest(), sort_keys=True).encode()).hexdigest()
+
     def write_manifest(self) -> None:
         """Write `onnx_model.json` into the directory, which makes it loadable by `load`."""
         (self.directory / MANIFEST_FILENAME).write_text(json.dumps(self.manifest(), indent=2))

@@ -44,9 +44,13 @@ class PromotionDecision(BaseModel):
 
     @property
     def reason(self) -> str:
-        """The failed gates' details, or that all passed."""
+        """The failed gates' details, or that all passed (or why none was run)."""
         failed = [f"{g.gate}: {g.detail}" for g in self.gates if not g.passed]
-        return "; ".join(failed) if failed else "all gates passed"
+        if failed:
+            return "; ".join(failed)
+        if [gate.gate for gate in self.gates] == ["already_in_stage"]:
+            return self.gates[0].detail
+        return "all gates passed"
 
 
 Gate = Callable[[PromotionEvidence, PromotionSettings], GateResult]
@@ -105,6 +109,25 @@ def beats_production_gate(evidence: PromotionEvidence, settings: PromotionSettin
 
 
 GATES: tuple[Gate, ...] = (minimum_metric_gate, baseline_gap_gate, beats_production_gate)
+
+
+def already_in_stage(
+    evidence: PromotionEvidence, settings: PromotionSettings, version: str
+) -> PromotionDecision:
+    """The decision about a version that is in the stage already: it stays, unjudged."""
+    return PromotionDecision(
+        promoted=True,
+        stage=settings.stage,
+        metric=settings.metric,
+        evidence=evidence.model_copy(update={"production_version": version}),
+        gates=[
+            GateResult(
+                gate="already_in_stage",
+                passed=True,
+                detail=f"version {version} is in {settings.stage} already",
+            )
+        ],
+    )
 
 
 def evaluate_production(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pyarrow as pa
 import torch
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from stackport.data.tokenization import tokenizer_fingerprint
 from stackport.evaluation.report import EvaluationReport
 from stackport.tasks import training_plugin
 
@@ -50,6 +52,22 @@ class FineTunedModel:
         """(max_length, max_windows) its training texts were tokenized with."""
         windows = self.model.config.text_windows
         return windows["max_length"], windows["max_windows"]
+
+    def content_hash(self) -> str:
+        """sha256 of the task, the weights (by name), the config and the tokenizer.
+
+        Where the model was loaded from is left out: a saved and loaded model hashes the same.
+        """
+        digest = hashlib.sha256(self.task.encode())
+        for name, tensor in sorted(self.model.state_dict().items()):
+            digest.update(name.encode() + b"\0")
+            digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+        config = self.model.config.to_dict()
+        for where_it_was_loaded_from in ("_name_or_path", "transformers_version"):
+            config.pop(where_it_was_loaded_from, None)
+        digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+        digest.update(tokenizer_fingerprint(self.tokenizer).encode())
+        return digest.hexdigest()
 
     def save(self, directory: str | Path) -> None:
         """Write safetensors weights, config and tokenizer files (JSON/text, no pickle)."""

@@ -1,15 +1,29 @@
-"""Small multi-label and NER datasets shared by the task tests."""
+"""Helpers the tests share: small task data, tiny models of every task, artifact stores, ports.
 
+Fixtures live in conftest.py; these are the plain functions behind them and the tests.
+"""
+
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import pandas as pd
+import torch
 from zenml.artifact_stores import LocalArtifactStore, LocalArtifactStoreConfig
 from zenml.enums import StackComponentType
 
+from stackport.inference.onnx_model import OnnxModel
+from stackport.onnx.export import export_to_onnx
+from stackport.tasks import training_plugin
+from stackport.training.model import FineTunedModel
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TASKS = ("classification", "multilabel", "ner")
+MAX_LENGTH = 64
+# Thresholds around 0.5: a random head's probabilities are close to it, so texts get 0 to 5 labels.
+MULTILABEL_THRESHOLDS = [0.45, 0.5, 0.55, 0.48, 0.52]
 # 50 hand-annotated sentences in two -DOCSTART- documents: PER, ORG, LOC and MISC entities.
 NER_SENTENCES = FIXTURES / "ner_sentences.conll"
 
@@ -59,3 +73,35 @@ def materializer_round_trip(materializer_class: type, data: Any, root: Path) -> 
     materializer_class(uri, store).save(data)
     materializer_class(uri, store).save_visualizations(data)
     return materializer_class(uri, store).load(type(data))
+
+
+def tiny_model(
+    tiny_bert_path: Path, label_names: list[str], seed: int = 0, task: str = "classification"
+) -> FineTunedModel:
+    """The tiny BERT with a random head for `task` (seeded); multilabel: with thresholds."""
+    torch.manual_seed(seed)
+    model = FineTunedModel.with_new_head(tiny_bert_path, task, label_names)
+    if training_plugin(task).tune_thresholds is not None:
+        model.model.config.label_thresholds = MULTILABEL_THRESHOLDS[: len(label_names)]
+    model.model.config.text_windows = {"max_length": MAX_LENGTH, "max_windows": 1}
+    return model
+
+
+def tiny_onnx_model(
+    tiny_bert_path: Path,
+    label_names: list[str],
+    directory: Path,
+    seed: int = 0,
+    task: str = "classification",
+) -> OnnxModel:
+    """`tiny_model` exported to fp32 ONNX."""
+    return export_to_onnx(
+        tiny_model(tiny_bert_path, label_names, seed, task), directory, MAX_LENGTH
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
