@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import sys
 import tomllib
 from pathlib import Path
@@ -322,7 +321,8 @@ def list_data(context: click.Context) -> None:
     rows = [columns, *dataset_table()]
     widths = [max(len(row[index]) for row in rows) for index in range(len(columns))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
     click.echo(f"Data cache: {data_cache()} (STACKPORT_DATA_CACHE)")
     context.exit(0)
 

@@ -9,7 +9,6 @@ epochs trained, wall time spent in trials, best validation macro-F1.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path

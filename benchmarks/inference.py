@@ -1,8 +1,8 @@
 """Benchmark a saved model outside ZenML: export to ONNX, quantize to int8, time, print a table.
 
 Uses the same functions as the pipeline's convert, quantize and benchmark steps, on the test
-split of the task's data (the pipeline's default split): the bundled BBC News corpus for
-classification, `--data` (as `run.py --data` takes it) for any task. The model folder is a
+split of the task's data (the pipeline's default split): `--data` as `run.py --data` takes it
+(default: the default run's `bundled:rotten-tomatoes`). The model folder is a
 `FineTunedModel.save()` folder or any Hugging Face model folder; a folder whose labels are not
 the data's gets a randomly initialised head for the task (seeded), which is fine for speed and
 size but makes the metric meaningless.
@@ -14,39 +14,39 @@ size but makes the metric meaningless.
 from __future__ import annotations
 
 import itertools
-import os
 import tempfile
 from pathlib import Path
 
-from stackport.core.offline import stay_offline  # noqa: E402
+from stackport.core.offline import stay_offline
 
 # Everything loads from local paths or installed packages: never reach for a model hub.
 stay_offline()
 
 import click  # noqa: E402
 import torch  # noqa: E402
-from textmodels.task_registry import task_spec  # noqa: E402
 
-from stackport.core.settings import (
-    BenchmarkSettings,  # noqa: E402
-    DataSettings,  # noqa: E402
-    ExportSettings,  # noqa: E402
-    QuantizationMode,  # noqa: E402
-    QuantizationSettings,  # noqa: E402
-    SplitSettings,  # noqa: E402
+from stackport.core.settings import (  # noqa: E402
+    BenchmarkSettings,
+    DataSettings,
+    ExportSettings,
+    QuantizationMode,
+    QuantizationSettings,
+    SplitSettings,
 )
-from stackport.core.tasks import Task  # noqa: E402
+from stackport.core.tasks import DEFAULT_TASK, task_names  # noqa: E402
+from stackport.data.bundled import read_dataset  # noqa: E402
 from stackport.data.splitting import split_dataset  # noqa: E402
 from stackport.inference.predictor import available_cores  # noqa: E402
 from stackport.onnx.benchmark import model_runtimes, onnx_runtime, run_benchmark  # noqa: E402
 from stackport.onnx.export import check_parity, export_to_onnx, parity_texts  # noqa: E402
 from stackport.onnx.quantization import gate_quantized_model, quantize_onnx_model  # noqa: E402
+from stackport.tasks import training_plugin  # noqa: E402
 from stackport.training.model import FineTunedModel  # noqa: E402
 
 HEAD_SEED = 0
 
 
-def load_model(folder: Path, task: Task, label_names: list[str]) -> tuple[FineTunedModel, bool]:
+def load_model(folder: Path, task: str, label_names: list[str]) -> tuple[FineTunedModel, bool]:
     """The model in `folder` for `task`, and whether its head had to be made up.
 
     A folder whose labels differ from `label_names` gets a new, seeded random head (and, for
@@ -65,11 +65,11 @@ def load_model(folder: Path, task: Task, label_names: list[str]) -> tuple[FineTu
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--task",
-    type=click.Choice([task.value for task in Task]),
-    default=Task.CLASSIFICATION.value,
+    type=click.Choice(task_names()),
+    default=DEFAULT_TASK,
     show_default=True,
 )
-@click.option("--data", default=None, help="The task's data; default: bundled BBC News.")
+@click.option("--data", default=DataSettings().source, show_default=True, help="The task's data.")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
 @click.option("--max-length", default=128, show_default=True, help="Tokens per window.")
@@ -112,7 +112,7 @@ def load_model(folder: Path, task: Task, label_names: list[str]) -> tuple[FineTu
 def main(
     model_dir: Path,
     task: str,
-    data: str | None,
+    data: str,
     text_column: str,
     label_column: str,
     max_length: int,
@@ -129,21 +129,18 @@ def main(
     output: Path | None,
 ) -> None:
     """Export MODEL_DIR to ONNX, quantize it and time PyTorch fp32, ONNX fp32 and ONNX int8."""
-    spec = task_spec(task)
+    plugin = training_plugin(task)
     settings = DataSettings(
         source=data, task=task, text_column=text_column, label_column=label_column
     )
-    frame, load_report = spec.read(settings)
+    frame, load_report = read_dataset(settings, plugin.read)
     if load_report.problems:
         raise click.ClickException("; ".join(load_report.problems))
-    splits = split_dataset(frame, text_column, label_column, SplitSettings(), spec.task)
-    label_names = spec.label_names([split["label"] for split in splits.values()])
-    model, random_head = load_model(model_dir, spec.task, label_names)
+    splits = split_dataset(frame, text_column, label_column, SplitSettings(), plugin)
+    label_names = plugin.label_names([split["label"] for split in splits.values()])
+    model, random_head = load_model(model_dir, task, label_names)
     if random_head:
-        click.echo(
-            f"{model_dir} has no head for {data or 'BBC News'}: using a random one "
-            f"(seed {HEAD_SEED})."
-        )
+        click.echo(f"{model_dir} has no head for {data}: using a random one (seed {HEAD_SEED}).")
     workdir = output or Path(tempfile.mkdtemp(prefix="stackport-benchmark-"))
     export = ExportSettings()
     quantization = QuantizationSettings(mode=mode, per_channel=per_channel, weight_type=weight_type)
@@ -161,7 +158,7 @@ def main(
     difference = check_parity(model, fp32, validation_texts, export.parity_tolerance)
     click.echo(f"ONNX opset {fp32.opset} export: max |logit difference| {difference:.3g}")
     int8 = quantize_onnx_model(fp32, workdir / "int8", quantization, train_texts)
-    gate = gate_quantized_model(fp32, int8, splits["test"], quantization)
+    gate = gate_quantized_model(fp32, int8, splits["validation"], splits["test"], quantization)
     click.echo(f"Deployable: {gate.deployable} ({gate.reason})")
 
     runtimes = model_runtimes(model, fp32, int8, benchmark)
@@ -180,7 +177,7 @@ def main(
         static = QuantizationSettings(mode=QuantizationMode.STATIC_INT8)
         variant = quantize_onnx_model(fp32, workdir / "static", static, train_texts)
         runtimes.append(onnx_runtime("static_per_tensor_QInt8", variant, cores))
-    report = run_benchmark(runtimes, splits["test"], spec.task, label_names, max_length, benchmark)
+    report = run_benchmark(runtimes, splits["test"], task, label_names, max_length, benchmark)
     click.echo(f"\nONNX models in {workdir}\n")
     click.echo(report.markdown())
 

@@ -1,19 +1,18 @@
-"""Write docs/configuration.md from the settings models behind configs/train.yaml and deploy.yaml.
+"""Write docs/configuration.md from the settings models (stackport/core/settings.py).
 
     .venv/bin/python docs/config_reference.py          # rewrite docs/configuration.md
     .venv/bin/python docs/config_reference.py --check  # exit 1 if it is out of date
 
-The sections of `configs/train.yaml` are the settings parameters of `training_pipeline`
-(`pipelines.run_parameters.settings_models`); those of `configs/deploy.yaml` are the models
-`run_deployment` validates them with. A key's meaning is the field's `description`, else
-`FALLBACK` below, else the comment on its line in the YAML file. tests/test_docs.py fails when
+The sections of a training configuration are the settings parameters of `training_pipeline`
+(`pipelines.run_parameters.settings_models`); those of a deployment configuration are
+`pipelines.deployment.DEPLOY_SECTIONS`. A key's meaning is its field's `description`, and
+every field has one (`unexplained` lists those that do not). tests/test_docs.py fails when
 the page differs from what this script writes, so the reference follows every settings change.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 import sys
 import types
 import typing
@@ -27,48 +26,6 @@ from pydantic.fields import FieldInfo
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAGE = REPO_ROOT / "docs" / "configuration.md"
-TRAIN_CONFIG = REPO_ROOT / "configs" / "train.yaml"
-DEPLOY_CONFIG = REPO_ROOT / "configs" / "deploy.yaml"
-
-# Meanings of fields that have neither a description nor a comment in the YAML file.
-FALLBACK = {
-    "data.text_column": "Column holding the text (`ner`: the token list). `--text-column`.",
-    "data.label_column": "Column holding the label (`multilabel`: labels; `ner`: tags).",
-    "data.task": "What to train: `classification`, `multilabel` or `ner`. `--task`.",
-    "validation.min_classes": "Fewest distinct labels (`ner`: entity types).",
-    "validation.min_examples_per_class": "Fewest examples of each label (`ner`: mentions).",
-    "validation.min_text_chars": "Shortest text, in characters (not for `ner`).",
-    "validation.max_text_chars": "Longest text, in characters (not for `ner`).",
-    "validation.labels": "The declared label set (`ner`: entity types); null: any labels.",
-    "split.validation_fraction": "Share of the data carved out for validation.",
-    "split.test_fraction": "Share of the data carved out for test.",
-    "split.seed": "Seed of the split.",
-    "model.description": "Description of the model in the Model Control Plane.",
-    "model.tags": "Tags of the model in the Model Control Plane.",
-    "training.learning_rate": "Peak learning rate (AdamW, linear decay after warm-up).",
-    "training.batch_size": "Training batch size.",
-    "training.epochs": "Most epochs; early stopping may end sooner.",
-    "training.weight_decay": "AdamW weight decay.",
-    "training.warmup_ratio": "Share of the steps spent warming the learning rate up.",
-    "training.early_stopping_patience": "Epochs without a better selection metric before stopping.",
-    "training.seed": "Seed of initialisation, shuffling and dropout.",
-    "hpo.seed": "Seed of the TPE sampler (a resumed study adds its trial count).",
-    "hpo.study_name": "Name of the Optuna study; a study of this name in `storage` resumes.",
-    "hpo.pruner": "`hyperband`, `successive_halving`, `median`, `threshold` or `none`.",
-    "hpo.search_space": "What the trials vary (below).",
-    "hpo.search_space.learning_rate": "Range of `training.learning_rate`.",
-    "hpo.search_space.batch_size": "Choices of `training.batch_size`.",
-    "hpo.search_space.weight_decay": "Range of `training.weight_decay`.",
-    "hpo.search_space.warmup_ratio": "Range of `training.warmup_ratio`.",
-    "hpo.search_space.epochs": "Range of `training.epochs`; null: not searched.",
-    "quantization.mode": "`dynamic-int8`, or `static-int8` calibrated on training texts.",
-    "quantization.weight_type": "`QInt8` or `QUInt8` weights.",
-    "service.batching": "Adaptive batching (below).",
-    "service.limits": "Request limits (below).",
-    "deployment.host": "Interface the local server listens on.",
-    "deployment.port": "Port of the local server.",
-}
-
 
 def train_sections() -> dict[str, type[BaseModel]]:
     """The sections of a training configuration: the settings parameters of the pipeline."""
@@ -85,24 +42,6 @@ def deploy_sections() -> dict[str, type[BaseModel]]:
     from stackport.serving.served_model import ServiceSettings
 
     return {"model": ModelSelection, "service": ServiceSettings, "deployment": DeploymentSettings}
-
-
-def yaml_comments(path: Path) -> dict[str, str]:
-    """The comment at the end of each key's line, by dotted key (`parameters.` left out)."""
-    comments, stack = {}, []
-    for line in path.read_text().splitlines():
-        match = re.match(r"^(\s*)([A-Za-z_][\w-]*):(.*)$", line)
-        if not match:
-            continue
-        indent, key, rest = len(match[1]), match[2], match[3]
-        stack = [(level, name) for level, name in stack if level < indent]
-        stack.append((indent, key))
-        if " #" in rest and not rest.strip().startswith("#"):
-            names = [name for _, name in stack]
-            if names[0] == "parameters":
-                names = names[1:]
-            comments[".".join(names)] = rest.split(" #", 1)[1].strip()
-    return comments
 
 
 def nested_model(annotation: Any) -> type[BaseModel] | None:
@@ -184,26 +123,15 @@ def default_of(field: FieldInfo) -> Any:
     return field.get_default(call_default_factory=True)
 
 
-def meaning(key: str, field: FieldInfo, comments: dict[str, str]) -> str:
-    """A key's meaning, escaped for a table cell."""
-    text = field.description or FALLBACK.get(key) or comments.get(key, "")
-    return text.replace("|", "\\|").replace("\n", " ")
+def meaning(field: FieldInfo) -> str:
+    """A key's meaning (its field's description), escaped for a table cell."""
+    return (field.description or "").replace("|", "\\|").replace("\n", " ")
 
 
-def rows(
-    model: type[BaseModel],
-    prefix: str,
-    configured: Any,
-    comments: dict[str, str],
-    config_name: str,
-) -> tuple[list[str], list[tuple[str, type[BaseModel], Any]]]:
+def rows(model: type[BaseModel], prefix: str) -> tuple[list[str], list[tuple[str, type]]]:
     """The table rows of a model's fields and the nested models to document after it."""
-    lines = [
-        f"| key | type | default | `{config_name}` | meaning |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+    lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
     nested = []
-    configured = configured if isinstance(configured, dict) else {}
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         kind = type_name(field.annotation)
@@ -212,54 +140,38 @@ def rows(
             kind += f", {bounds}"
         child = nested_model(field.annotation)
         if child is not None:
-            nested.append((key, child, configured.get(name)))
+            nested.append((key, child))
             default = "see below"
         else:
             default = inline(default_of(field)) if not field.is_required() else "required"
-        if name not in configured:
-            value = "—"
-        elif child is not None and isinstance(configured[name], dict):
-            value = "see below"
-        else:
-            value = inline(configured[name])
-        lines.append(
-            f"| `{key}` | {kind} | {default} | {value} | {meaning(key, field, comments)} |"
-        )
+        lines.append(f"| `{key}` | {kind} | {default} | {meaning(field)} |")
     return lines, nested
 
 
-def section(
-    heading: str,
-    key: str,
-    model: type[BaseModel],
-    configured: Any,
-    comments: dict[str, str],
-    config_name: str,
-) -> list[str]:
+def section(heading: str, key: str, model: type[BaseModel]) -> list[str]:
     """A heading, the model's first docstring paragraph, its table, then nested models."""
     doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-    lines, nested = rows(model, f"{key}.", configured, comments, config_name)
+    lines, nested = rows(model, f"{key}.")
     out = [f"{heading} `{key}`", "", f"{doc} (`{model.__module__}.{model.__name__}`)", "", *lines]
-    for child_key, child, child_configured in nested:
-        out += ["", *section("####", child_key, child, child_configured, comments, config_name)]
+    for child_key, child in nested:
+        out += ["", *section("####", child_key, child)]
     return out
 
 
 def unexplained() -> list[str]:
-    """Keys whose meaning is nowhere: no description, no YAML comment, no fallback."""
+    """Keys without a meaning: fields with no description."""
     missing = []
-    for path, sections in ((TRAIN_CONFIG, train_sections()), (DEPLOY_CONFIG, deploy_sections())):
-        comments = yaml_comments(path)
 
-        def visit(model: type[BaseModel], prefix: str, comments=comments, path=path) -> None:
-            for name, field in model.model_fields.items():
-                key = f"{prefix}{name}"
-                if not meaning(key, field, comments):
-                    missing.append(f"{path.name}: {key}")
-                child = nested_model(field.annotation)
-                if child is not None:
-                    visit(child, f"{key}.")
+    def visit(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            key = f"{prefix}{name}"
+            if not meaning(field):
+                missing.append(key)
+            child = nested_model(field.annotation)
+            if child is not None:
+                visit(child, f"{key}.")
 
+    for sections in (train_sections(), deploy_sections()):
         for name, model in sections.items():
             visit(model, f"{name}.")
     return missing
@@ -273,22 +185,24 @@ INTRO = """\
 
 `run.py` reads a YAML run configuration: `configs/train.yaml` for `--pipeline train`,
 `configs/deploy.yaml` for `--pipeline deploy`, or the file given with `--config`. Each section
-of `parameters` is a pydantic settings model. A section or key left out takes the default
-below; a key the settings do not know stops `run.py` before anything runs, naming it
-(`Unknown configuration keys: data.sourc. The sections of training_pipeline are: ...`); an
-invalid value stops it with pydantic's message naming the field.
+of `parameters` is a settings model of `stackport/core/settings.py`, and the defaults below are
+defined there and only there: the shipped `train.yaml` and `deploy.yaml` set nothing (the
+default runs are the defaults), `bbc-news.yaml` and `ner-conll2003.yaml` set only what differs.
+A section or key left out takes its default; an unknown section or key, or an invalid value,
+stops `run.py` before anything runs, naming each problem
+(`Invalid configuration: data.sourc: unknown key; training.epochs: Input should be a valid
+integer, ...`).
 
 `run.py` options override the keys they name: `--data` (`data.source`), `--task`
-(`data.task`), `--text-column`, `--label-column`, `--model` (`model.base_model`) and
-`--model-version` (deploy: `model.version`). `--no-cache` overrides `enable_cache`.
-
-The *default* column is what a key left out gets; the next column is the value the shipped
-file sets (— when it leaves the key out).
+(`data.task`), `--text-column`, `--label-column`, `--model` (`model.base_model`),
+`--model-name` and `--model-version` (deploy: `model.name`, `model.version`). `--no-cache`
+overrides `enable_cache`.
 
 | key | type | default | meaning |
 | --- | --- | --- | --- |
 | `enable_cache` | bool | `true` | Reuse the outputs of steps whose inputs did not change \
-(`load_data` never caches). |
+(by content: `load_data` always reads the source, and an unchanged source lets every later \
+step come from the cache). |
 | `parameters` | mapping | `{}` | The sections below. |
 """
 
@@ -296,16 +210,13 @@ file sets (— when it leaves the key out).
 def render() -> str:
     """The whole page."""
     out = [INTRO]
-    for title, path, sections in (
-        ("Training: `configs/train.yaml`", TRAIN_CONFIG, train_sections()),
-        ("Deployment: `configs/deploy.yaml`", DEPLOY_CONFIG, deploy_sections()),
+    for title, sections in (
+        ("Training: `--pipeline train`", train_sections()),
+        ("Deployment: `--pipeline deploy`", deploy_sections()),
     ):
-        parameters = yaml.safe_load(path.read_text()).get("parameters", {})
-        comments = yaml_comments(path)
         out += [f"## {title}", ""]
         for name, model in sections.items():
-            configured = parameters.get(name)
-            out += [*section("###", name, model, configured, comments, path.name), ""]
+            out += [*section("###", name, model), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

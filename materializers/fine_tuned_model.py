@@ -7,11 +7,12 @@ import os
 from typing import Any, ClassVar
 
 from zenml.enums import ArtifactType, VisualizationType
+from zenml.io import fileio
 from zenml.metadata.metadata_types import DType, MetadataType, StorageSize
 from zenml.utils import io_utils
 
-from materializers.html_summary import summary_page
 from materializers.base import StackportMaterializer
+from materializers.html_summary import summary_page
 from stackport.training.model import FineTunedModel
 
 MANIFEST_FILENAME = "stackport_model.json"
@@ -26,12 +27,19 @@ class FineTunedModelMaterializer(StackportMaterializer):
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
 
     def save(self, data: FineTunedModel) -> None:
-        """Save the model locally, then copy every file to the artifact URI."""
+        """Save the model locally, copy every file to the artifact URI, drop its checkpoints.
+
+        The epoch checkpoints its training kept for a resume (`FineTunedModel.checkpoints`)
+        are removed once the model is stored: a run killed before this point resumes.
+        """
         with self.get_temporary_directory(delete_at_exit=True) as temp_dir:
             data.save(temp_dir)
             with open(os.path.join(temp_dir, MANIFEST_FILENAME), "w") as file:
                 json.dump({"task": data.task}, file, indent=2)
             io_utils.copy_dir(temp_dir, self.uri)
+        for location in data.checkpoints:
+            if fileio.exists(location):
+                fileio.rmtree(location)
 
     def read(self, data_type: type[Any]) -> FineTunedModel:
         """Copy the artifact's files to a local directory and load the model from there.

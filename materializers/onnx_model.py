@@ -13,8 +13,8 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
 from zenml.metadata.metadata_types import MetadataType, StorageSize
 
-from materializers.html_summary import summary_page
 from materializers.base import ArtifactIntegrityError, StackportMaterializer
+from materializers.html_summary import summary_page
 from stackport.inference.onnx_model import (
     MANIFEST_FILENAME,
     MODEL_FILENAME,

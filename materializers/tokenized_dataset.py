@@ -14,8 +14,8 @@ from zenml.io import fileio
 from zenml.metadata.metadata_types import MetadataType
 from zenml.utils import io_utils
 
-from materializers.html_summary import TEXT_TABLE_STYLE
 from materializers.base import StackportMaterializer
+from materializers.html_summary import TEXT_TABLE_STYLE
 from stackport.data.tokenization import TokenizedDataset
 
 MANIFEST_FILENAME = "dataset.json"

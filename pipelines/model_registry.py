@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel
 from zenml import log_metadata
 from zenml.client import Client
-from zenml.models import ArtifactVersionResponse, ModelVersionResponse
 from zenml.model.utils import link_artifact_version_to_model_version
+from zenml.models import ArtifactVersionResponse, ModelVersionResponse
 
 from stackport.release.registration import ModelIdentity
 

@@ -1,4 +1,4 @@
-"""Load step: read the configured data source (a bundled data set, or files) as the task reads it."""
+"""Load step: read the configured source (a bundled data set, or files) as the task reads it."""
 
 from typing import Annotated
 
@@ -20,7 +20,9 @@ logger = get_logger(__name__)
 @step(enable_cache=False)
 def load_data(
     data: DataSettings,
-) -> tuple[Annotated[pd.DataFrame, Artifact.RAW_DATASET], Annotated[LoadReport, Artifact.LOAD_REPORT]]:
+) -> tuple[
+    Annotated[pd.DataFrame, Artifact.RAW_DATASET], Annotated[LoadReport, Artifact.LOAD_REPORT]
+]:
     """Read the configured source with the task's reader.
 
     Args:

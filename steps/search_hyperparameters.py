@@ -38,9 +38,7 @@ def search_hyperparameters(
         Every trial of the study and the best one.
     """
     base_model = resolve_base_model(model.base_model)
-    name = study_name(
-        study_prefix, tokenized_dataset, model_fingerprint(base_model), training, hpo
-    )
+    name = study_name(study_prefix, tokenized_dataset, model_fingerprint(base_model), training, hpo)
     with tempfile.TemporaryDirectory(prefix="stackport-hpo-") as workdir:
         report = run_study(tokenized_dataset, base_model, training, hpo, name, Path(workdir))
     logger.info("Study %s: %s; best %s.", report.study_name, report.counts(), report.best_params)

@@ -3,7 +3,7 @@
 Fixtures live in conftest.py; these are the plain functions behind them and the tests.
 """
 
-import socket
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,13 +11,18 @@ from uuid import uuid4
 
 import pandas as pd
 import torch
+import yaml
+from click.testing import CliRunner
 from zenml.artifact_stores import LocalArtifactStore, LocalArtifactStoreConfig
 from zenml.enums import StackComponentType
 
+import run
+from stackport.core.settings import FloatRange, HpoSettings, IntRange, SearchSpace
 from stackport.inference.onnx_model import OnnxModel
 from stackport.onnx.export import export_to_onnx
 from stackport.tasks import training_plugin
 from stackport.training.model import FineTunedModel
+from tests.azure_simulation import free_port  # noqa: F401  (the tests' one free_port)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TASKS = ("classification", "multilabel", "ner")
@@ -100,8 +105,70 @@ def tiny_onnx_model(
     )
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def forced_pruning_settings(storage: str, n_trials: int) -> HpoSettings:
+    """Trials sample 1 or 2 epochs; the threshold pruner stops every trial at epoch 2.
+
+    With seed 1, TPE's random start-up draws epochs 2, 1, 1: trial 0 is pruned, trials 1 and 2
+    complete. The draws depend only on the seed, not on training numerics.
+    """
+    return HpoSettings(
+        n_trials=n_trials,
+        study_name="forced-pruning",
+        storage=storage,
+        seed=1,
+        pruner="threshold",
+        prune_below=2.0,
+        pruner_warmup_epochs=2,
+        trial_epochs=None,
+        search_space=SearchSpace(
+            learning_rate=FloatRange(low=1e-4, high=1e-3, log=True),
+            batch_size=[8],
+            weight_decay=None,
+            warmup_ratio=None,
+            epochs=IntRange(low=1, high=2),
+        ),
+    )
+
+
+def tiny_config(
+    tmp_path: Path,
+    model_name: str,
+    promotion: dict | None = None,
+    hpo: dict | None = None,
+    **validation,
+) -> Path:
+    """configs/train.yaml shrunk for the tiny model.
+
+    Short texts, one epoch, a short benchmark, three HPO trials of which the first is pruned,
+    and promotion gates a random model can pass (`promotion` overrides them).
+    """
+    forced = forced_pruning_settings(f"sqlite:///{tmp_path / 'optuna.db'}", n_trials=3)
+    config = {
+        "enable_cache": True,
+        "parameters": {
+            "model": {"name": model_name, "max_length": 64},
+            "training": {"epochs": 1, "batch_size": 8},
+            "validation": {"min_examples_per_class": 5, **validation},
+            "export": {"parity_samples": 8},
+            "hpo": forced.model_dump(mode="json") | {"study_name": model_name} | (hpo or {}),
+            "promotion": {"max_gap_to_baseline": 1.0, **(promotion or {})},
+            "benchmark": {
+                "max_texts": 8,
+                "latency_texts": 2,
+                "batch_size": 4,
+                "repeats": 1,
+                "warmup_batches": 0,
+            },
+        },
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def invoke(tmp_path: Path, data: str, model_path: Path, config: Path, *extra: str) -> tuple:
+    summary_file = tmp_path / "summary.json"
+    arguments = ["--data", data, "--model", str(model_path), "--config", str(config)]
+    arguments += ["--summary", str(summary_file), *extra]
+    result = CliRunner().invoke(run.main, arguments, catch_exceptions=False)
+    return result, json.loads(summary_file.read_text())

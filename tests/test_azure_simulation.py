@@ -43,6 +43,8 @@ from azure_simulation import (
 )
 from mlflow import MlflowClient
 
+from tests.helpers import tiny_config
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIMULATION_SCRIPT = REPO_ROOT / "tests" / "azure_simulation.py"
 CONTAINER = "stackport"
@@ -50,11 +52,14 @@ IMAGE = "stackportsim.azurecr.io/stackport:simulation"
 MODEL_NAME = "tiny-bbc-azure"
 RUN_TIMEOUT_SECONDS = 900
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None,
-    reason="node is not installed: the AzureML simulation stores blobs in Azurite, the Azure "
-    "Storage emulator, which runs on Node.js (>= 20)",
-)
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        shutil.which("node") is None,
+        reason="node is not installed: the AzureML simulation stores blobs in Azurite, the "
+        "Azure Storage emulator, which runs on Node.js (>= 20)",
+    ),
+]
 
 
 def _base_environment(home: Path) -> dict[str, str]:
@@ -167,19 +172,9 @@ def azure_run(simulated_azure, request):
     env_file.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
     data = home / "bbc.csv"
     bbc_slice.rename(columns={"text": "article", "label": "topic"}).to_csv(data, index=False)
-    config = yaml.safe_load((REPO_ROOT / "configs" / "train.yaml").read_text())
-    parameters = config["parameters"]
     # Small and quick, as in test_training_pipeline.py; the search step runs but tries nothing.
-    parameters["model"].update(name=MODEL_NAME, max_length=64)
-    parameters["training"].update(epochs=1, batch_size=8)
-    parameters["validation"].update(min_examples_per_class=5)
-    parameters["hpo"].update(n_trials=0)
-    parameters["export"].update(parity_samples=8)
-    parameters["benchmark"].update(
-        max_texts=8, latency_texts=2, batch_size=4, repeats=1, warmup_batches=0
-    )
-    config_file = home / "train.yaml"
-    config_file.write_text(yaml.safe_dump(config))
+    config_file = tiny_config(home, MODEL_NAME, hpo={"n_trials": 0})
+    parameters = yaml.safe_load(config_file.read_text())["parameters"]
     jobs = root / "azureml"
     jobs.mkdir()
     summary_file = home / "summary.json"
@@ -253,6 +248,7 @@ def _local_dag(parameters: dict) -> dict[str, set[str]]:
     from zenml.stack import Stack
     from zenml.utils import source_utils
 
+    from pipelines.run_parameters import validated_parameters
     from pipelines.training import training_pipeline
     from stacks.registration import load_stack_definition, register_stack
 
@@ -261,7 +257,7 @@ def _local_dag(parameters: dict) -> dict[str, set[str]]:
         Client().get_stack(register_stack(load_stack_definition("local")))
     )
     pipeline = training_pipeline.with_options()
-    pipeline.prepare(**parameters)
+    pipeline.prepare(**validated_parameters(training_pipeline, parameters))
     snapshot = Compiler().compile(pipeline, local_stack, PipelineRunConfiguration())
     return {
         name: set(step.spec.upstream_steps) for name, step in snapshot.step_configurations.items()

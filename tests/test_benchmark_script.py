@@ -18,11 +18,13 @@ def table_rows(output: str) -> list[str]:
 
 
 def test_script_exports_quantizes_and_prints_the_table(tiny_bert_path: Path, tmp_path: Path):
-    arguments = [str(tiny_bert_path), *SMALL_RUN, "--output", str(tmp_path)]
-    result = CliRunner().invoke(main, arguments, catch_exceptions=False)
+    arguments = [str(tiny_bert_path), "--data", "bundled:bbc-news", *SMALL_RUN]
+    result = CliRunner().invoke(
+        main, [*arguments, "--output", str(tmp_path)], catch_exceptions=False
+    )
 
     assert result.exit_code == 0, result.output
-    assert "has no head for BBC News: using a random one (seed 0)" in result.output
+    assert "has no head for bundled:bbc-news: using a random one (seed 0)" in result.output
     assert "ONNX opset 18 export: max |logit difference|" in result.output
     assert "Deployable: " in result.output
     assert "macro-F1" in result.output
@@ -41,8 +43,8 @@ def test_script_benchmarks_a_ner_model_on_its_data(tiny_bert_path: Path, tmp_pat
     assert table_rows(result.output) == ["| pytorch_fp32", "| onnx_fp32", "| onnx_int8"]
 
 
-def test_script_needs_data_for_a_task_without_bundled_data(tiny_bert_path: Path):
+def test_script_needs_data_of_the_task(tiny_bert_path: Path):
     result = CliRunner().invoke(main, [str(tiny_bert_path), "--task", "multilabel"])
 
     assert result.exit_code != 0
-    assert "no bundled data for the multilabel task: pass --data" in result.output
+    assert "is a classification data set, not one for the multilabel task" in result.output

@@ -19,7 +19,14 @@ from zenml.utils import source_utils
 import run
 from materializers.bento import default_bentoml_home
 from materializers.onnx_model import OnnxModelMaterializer
-from pipelines.deployment import DeploymentFailedError, run_deployment, usage
+from pipelines.deployment import (
+    DEPLOY_SECTIONS,
+    DeploymentFailedError,
+    choose_model,
+    resolve_deployable,
+    run_deployment,
+)
+from pipelines.run_parameters import validated_sections
 from stackport.core.settings import PromotionSettings, QuantizationSettings
 from stackport.onnx.quantization import quantize_onnx_model
 from stackport.release.promotion import PromotionEvidence, decide_promotion
@@ -33,11 +40,12 @@ from stackport.serving.container import (
     ensure_base_image,
     find_container_engine,
 )
-from stackport.serving.deployment import Deployment
+from stackport.serving.deployment import Deployment, usage
 from stackport.serving.local import record_path, stop
-from tests.helpers import tiny_onnx_model
+from tests.helpers import free_port, tiny_onnx_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration
 MODEL_NAME = "tiny-deploy"
 TEXT = "Shares in the airline rose after its profits doubled."
 
@@ -54,8 +62,13 @@ def register_version(number: str, artifacts: dict, deployable: str, macro_f1: fl
     for name, onnx_model in artifacts.items():
         artifact = save_artifact(onnx_model, name, materializer=OnnxModelMaterializer)
         link_artifact_to_model(artifact, model=model)
+    onnx = {
+        "deployable": deployable,
+        "deployable_test_metrics": {"macro_f1": macro_f1},
+        "deployable_quantization": "dynamic-int8" if deployable == "int8" else "fp32",
+    }
     log_metadata(
-        {"onnx": {"deployable": deployable}, "test_metrics": {"macro_f1": macro_f1}},
+        {"onnx": onnx, "test_metrics": {"macro_f1": macro_f1 - 0.1}},
         model_name=MODEL_NAME,
         model_version=number,
     )
@@ -80,23 +93,28 @@ def registered(tiny_bert_path: Path, bbc_slice: pd.DataFrame, tmp_path_factory) 
 @pytest.fixture(scope="module")
 def parameters(registered: str) -> dict:
     """configs/deploy.yaml for the tiny model, on a free port, in ZenML's (isolated) config."""
-    parameters = yaml.safe_load((REPO_ROOT / "configs" / "deploy.yaml").read_text())["parameters"]
-    parameters["model"]["name"] = registered
-    parameters["deployment"]["port"] = free_port()
-    return parameters
+    return {"model": {"name": registered}, "deployment": {"port": free_port()}}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def deploy(parameters: dict, version: str | None = None, **run_options) -> Deployment:
+    """What `run.py --pipeline deploy [--model-version VERSION]` does with a config."""
+    if version is not None:
+        parameters = {**parameters, "model": {**parameters["model"], "version": version}}
+    sections = validated_sections(DEPLOY_SECTIONS, parameters, "deployment_pipeline")
+    name, _ = choose_model(sections["model"])
+    return run_deployment(
+        resolve_deployable(name, sections["model"].version),
+        sections["service"],
+        sections["deployment"],
+        run_options=run_options,
+    )
 
 
 @pytest.fixture(scope="module")
 def deployments(parameters: dict):
     """The production deployment, then version 2's replacing it; the last is stopped at the end."""
-    first = run_deployment(parameters)
-    second = run_deployment(parameters, model_version="2")
+    first = deploy(parameters)
+    second = deploy(parameters, version="2")
     yield first, second
     stop(second)
 
@@ -124,7 +142,11 @@ def test_another_version_replaces_the_earlier_deployment(deployments, parameters
         metadata = client.get("/metadata").json()
         response = client.post("/predict", json={"texts": [TEXT]})
     assert (metadata["version"], metadata["quantization"]) == ("2", "dynamic-int8")
+    # The served ONNX model's own test metrics, not the PyTorch model's.
     assert metadata["metrics"] == {"macro_f1": 0.32}
+    assert metadata["metrics_of"] == (
+        "the dynamic-int8 ONNX model being served, on the test split of its training run"
+    )
     assert response.status_code == 200
     assert response.json()[0]["label"] in metadata["labels"]
     record = record_path(default_bentoml_home(), MODEL_NAME)
@@ -133,7 +155,7 @@ def test_another_version_replaces_the_earlier_deployment(deployments, parameters
 
 def test_unknown_version_is_refused_naming_it(parameters):
     with pytest.raises(LookupError, match="Model 'tiny-deploy' has no version '9'"):
-        run_deployment(parameters, model_version="9")
+        deploy(parameters, version="9")
 
 
 BY_HAND = build_by_hand(BentoArchive("tiny-deploy:1-0", Path("tiny-deploy-1-0.bento")), "img:1")
@@ -182,7 +204,7 @@ def test_a_base_image_that_cannot_be_pulled_stops_the_build_naming_it():
 def test_container_target_stops_in_the_deploy_step_with_the_message(deployments, parameters):
     container = {**parameters["deployment"], "target": "container", "container_engine": "nerdctl"}
     with pytest.raises(DeploymentFailedError) as raised:
-        run_deployment({**parameters, "deployment": container}, model_version="1")
+        deploy({**parameters, "deployment": container}, version="1")
     message = str(raised.value)
     assert "deploy_bento failed: " in message
     assert "none is usable here (nerdctl: not installed)" in message
@@ -211,7 +233,7 @@ def test_a_port_taken_by_another_program_is_refused_and_the_server_kept(deployme
         other_program.bind(("127.0.0.1", taken["deployment"]["port"]))
         other_program.listen()
         with pytest.raises(DeploymentFailedError, match="deploy_bento failed: .* is in use by"):
-            run_deployment(taken)
+            deploy(taken)
     with httpx.Client(base_url=serving.url, timeout=30) as client:
         assert client.get("/readyz").status_code == 200
 
@@ -220,7 +242,7 @@ def test_after_a_remote_build_the_client_deploys(deployments, parameters, monkey
     """A remote orchestrator only builds the bento; run_deployment serves it on this machine."""
     monkeypatch.setattr("pipelines.deployment.orchestrator_is_local", lambda: False)
     stack_options = {"environment": {"STACKPORT_STACK_OPTION": "deploy"}}  # as run.py passes
-    deployment = run_deployment(parameters, model_version="1", run_options=stack_options)
+    deployment = deploy(parameters, version="1", **stack_options)
     try:
         run = Client().get_pipeline("deployment_pipeline").last_run
         assert set(run.steps) == {"build_bento"}
@@ -262,12 +284,13 @@ def test_no_production_version_says_why_and_what_to_run(unpromoted, parameters, 
     assert result.exit_code == 1
     assert (
         "Model 'tiny-unpromoted' has no version in stage 'production': its latest version, 1, "
-        "was not promoted: minimum_metric: macro_f1 0.3100 vs minimum 0.9000; baseline_gap: "
-        "macro_f1 0.3100 vs TF-IDF baseline 0.5000"
+        "was not promoted: baseline_gap: macro_f1 0.3100 vs TF-IDF baseline 0.5000"
     ) in result.output
-    assert "To serve version 1 anyway: python run.py --pipeline deploy --model-version latest" in (
-        result.output
-    )
+    assert (
+        "To serve version 1 anyway: python run.py --pipeline deploy --model-name "
+        "tiny-unpromoted --model-version latest"
+    ) in result.output
+    assert "Model: tiny-unpromoted (as configured), version production" in result.output
     assert "Traceback" not in result.output
     with pytest.raises(LookupError, match="no version in the Model Control Plane: train one"):
-        run_deployment({**parameters, "model": {"name": "tiny-never-trained"}})
+        deploy({**parameters, "model": {"name": "tiny-never-trained"}})

@@ -6,10 +6,7 @@ from transformers import AutoTokenizer
 
 from materializers.study_report import study_html
 from stackport.core.settings import (
-    FloatRange,
     HpoSettings,
-    IntRange,
-    SearchSpace,
     SplitSettings,
     TrainingSettings,
 )
@@ -17,33 +14,9 @@ from stackport.data.splitting import split_dataset
 from stackport.data.tokenization import tokenize_dataset
 from stackport.tasks import training_plugin
 from stackport.training.hpo import apply_best_params, run_study, study_name
+from tests.helpers import forced_pruning_settings
 
 CLASSIFICATION = training_plugin("classification")
-
-
-def forced_pruning_settings(storage: str, n_trials: int) -> HpoSettings:
-    """Trials sample 1 or 2 epochs; the threshold pruner stops every trial at epoch 2.
-
-    With seed 1, TPE's random start-up draws epochs 2, 1, 1: trial 0 is pruned, trials 1 and 2
-    complete. The draws depend only on the seed, not on training numerics.
-    """
-    return HpoSettings(
-        n_trials=n_trials,
-        study_name="forced-pruning",
-        storage=storage,
-        seed=1,
-        pruner="threshold",
-        prune_below=2.0,
-        pruner_warmup_epochs=2,
-        trial_epochs=None,
-        search_space=SearchSpace(
-            learning_rate=FloatRange(low=1e-4, high=1e-3, log=True),
-            batch_size=[8],
-            weight_decay=None,
-            warmup_ratio=None,
-            epochs=IntRange(low=1, high=2),
-        ),
-    )
 
 
 @pytest.fixture(scope="module")

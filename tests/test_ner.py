@@ -24,7 +24,6 @@ from stackport.data.tokenization import TokenizedDataset, tokenize_dataset, toke
 from stackport.data.validation import ValidationReport, validate_dataset
 from stackport.inference.words import word_windows
 from stackport.tasks import training_plugin
-from stackport.tasks.ner import infer as ner_infer
 from stackport.tasks.ner import train as ner
 from stackport.training.model import FineTunedModel
 from stackport.training.trainer import fine_tune

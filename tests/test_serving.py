@@ -7,7 +7,6 @@ pytest runs the tests of one task together and stops its server before starting 
 import asyncio
 import dataclasses
 import json
-import socket
 import subprocess
 import sys
 import tarfile
@@ -32,9 +31,10 @@ from stackport.inference.predictor import OnnxPredictor
 from stackport.serving.bento import BentoArchive, build_bento_archive, service_sources, tag_part
 from stackport.serving.deployment import Deployment
 from stackport.serving.local import serve_locally, stop
-from stackport.tasks.ner import infer as ner_infer
 from stackport.tasks.ner import train as ner
-from tests.helpers import NER_SENTENCES, multilabel_titles, tiny_onnx_model
+from tests.helpers import NER_SENTENCES, TASKS, free_port, multilabel_titles, tiny_onnx_model
+
+pytestmark = pytest.mark.integration
 
 MODEL_NAMES = {
     "classification": "Tiny BBC",
@@ -65,12 +65,6 @@ LOAD_CLIENTS = 16
 LOAD_TIME_LIMIT_S = 240
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module", params=TASKS, ids=str)
 def task(request) -> str:
     return request.param
@@ -84,7 +78,7 @@ def only_for(task: str) -> pytest.MarkDecorator:
 @pytest.fixture(scope="module")
 def ner_sentences() -> pd.DataFrame:
     """The CoNLL fixture sentences: token lists and tag lists."""
-    frame, _ = ner.read_sentences(DataSettings(source=str(NER_SENTENCES), task="ner"))
+    frame, _ = ner.read_sentences(str(NER_SENTENCES), DataSettings(task="ner"))
     return frame
 
 
@@ -135,7 +129,8 @@ def onnx_model(
     directory = tmp_path_factory.mktemp(f"onnx-{task}")
     model = tiny_onnx_model(tiny_bert_path, label_names, directory, task=task)
     if task == "multilabel":
-        probabilities = sigmoid(OnnxPredictor(model).logits(texts))
+        predictor = OnnxPredictor(model)
+        probabilities = sigmoid(predictor.session.run(None, predictor.encode(texts).inputs)[0])
         model = dataclasses.replace(model, thresholds=split_thresholds(probabilities))
         model.write_manifest()
     return model
@@ -155,6 +150,7 @@ def bento(task: str, onnx_model: OnnxModel, bentoml_home: Path, tmp_path_factory
         MODEL_NAMES[task],
         VERSION,
         METRICS[task],
+        "the fp32 ONNX model being served, on the test split of its training run",
         config,
         bentoml_home,
         tmp_path_factory.mktemp(f"bento-{task}"),
@@ -176,7 +172,14 @@ def test_equal_content_builds_once_under_the_same_tag(
     service = ServiceSettings.model_validate({"limits": LIMITS})
     config = {"parameters": {"service": service.model_dump()}}
     again = build_bento_archive(
-        onnx_model, "Tiny BBC", "7", {"macro_f1": 0.25}, config, bentoml_home, tmp_path
+        onnx_model,
+        "Tiny BBC",
+        "7",
+        {"macro_f1": 0.25},
+        "the fp32 ONNX model being served, on the test split of its training run",
+        config,
+        bentoml_home,
+        tmp_path,
     )
     assert again.tag == bento.tag
     name, version = bento.tag.split(":")
@@ -204,7 +207,13 @@ def test_bento_holds_the_service_the_model_and_docker_files(task: str, bento: Be
         requirements = archive.extractfile("./env/python/requirements.txt").read().decode()
     assert bento.tag.startswith(f"{tag_part(MODEL_NAMES[task])}:{VERSION}-")
     assert {"env/docker/Dockerfile", "env/docker/entrypoint.sh", "bento.yaml"} <= names
-    assert {f"src/{path}" for path in service_sources()} <= names
+    assert {f"src/{path}" for path in service_sources(task)} <= names
+    # Only the served task's plug-in, and no training code.
+    assert {name for name in names if "/tasks/" in name and name.endswith(".py")} == {
+        "src/stackport/tasks/__init__.py",
+        f"src/stackport/tasks/{task}/__init__.py",
+        f"src/stackport/tasks/{task}/infer.py",
+    }
     assert {"src/configs/deploy.yaml", "src/configs/served_model.json"} <= names
     assert any(name.endswith("/model.onnx") and name.startswith("models/") for name in names)
     packages = {line.split("==")[0].lower() for line in requirements.split()}
@@ -322,7 +331,7 @@ def scores(document: Any) -> list[float]:
 def test_predictions_equal_the_inference_module(client, onnx_model, texts):
     served = predict(client, texts)
 
-    expected = [dataclasses.asdict(p) for p in OnnxPredictor(onnx_model).predict(texts)]
+    expected = [p.model_dump() for p in OnnxPredictor(onnx_model).predict(texts)]
     assert without_scores(served) == without_scores(expected)
     assert scores(served) == pytest.approx(scores(expected), abs=1e-5)
     assert scores(expected)  # not all empty: some labels or entities are predicted
@@ -370,6 +379,7 @@ def test_probes_and_metadata(task, client, onnx_model):
         "labels": onnx_model.label_names,
         "thresholds": thresholds,
         "metrics": METRICS[task],
+        "metrics_of": "the fp32 ONNX model being served, on the test split of its training run",
         "quantization": "fp32",
         "max_length": 64,
         "max_windows": 1,

@@ -4,15 +4,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from textmodels.task_registry import TASKS
 from zenml.client import Client
 from zenml.utils import source_utils
 
+from stackport.tasks import inference_plugin
 from stackport.training.model import FineTunedModel
-from tests.helpers import NER_SENTENCES, multilabel_titles
-from tests.test_training_pipeline import invoke, tiny_config
+from tests.helpers import NER_SENTENCES, invoke, multilabel_titles, tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -21,22 +21,13 @@ def source_root():
     source_utils.set_custom_source_root(str(REPO_ROOT))
 
 
-def test_every_task_has_a_spec_whose_selection_metric_it_reports():
-    assert set(TASKS) == set(Task)
-    assert {task: spec.selection_metric for task, spec in TASKS.items()} == {
-        "classification": "macro_f1",
-        "multilabel": "macro_f1",
-        "ner": "entity_f1",
-    }
-
-
 @pytest.fixture(scope="module")
 def multilabel_run(tmp_path_factory, bbc_slice: pd.DataFrame, tiny_bert_path: Path):
     """A multi-label run on BBC titles, two labels per text in a `|`-separated CSV column."""
     tmp_path = tmp_path_factory.mktemp("multilabel")
     multilabel_titles(bbc_slice).to_csv(tmp_path / "titles.csv", index=False)
     config = tiny_config(tmp_path, "tiny-multilabel")
-    extra = ("--task", "multilabel", "--label-column", "topics", "--no-cache")
+    extra = ("--task", "multilabel", "--label-column", "topics")
     return invoke(tmp_path, str(tmp_path / "titles.csv"), tiny_bert_path, config, *extra)
 
 
@@ -45,7 +36,7 @@ def ner_run(tmp_path_factory, tiny_bert_path: Path):
     """A NER run on the CoNLL fixture."""
     tmp_path = tmp_path_factory.mktemp("ner")
     config = tiny_config(tmp_path, "tiny-ner")
-    extra = ("--task", "ner", "--no-cache")
+    extra = ("--task", "ner")
     return invoke(tmp_path, str(NER_SENTENCES), tiny_bert_path, config, *extra)
 
 
@@ -106,11 +97,10 @@ def test_ner_run_completes_and_registers_the_model(ner_run):
     assert set(version.run_metadata["per_class"]) == {"LOC", "MISC", "ORG", "PER"}
     assert version.get_model_artifact("model").load().task == "ner"
     onnx_model = version.get_model_artifact("onnx_model").load()
-    assert onnx_model.task == "ner" and onnx_model.split_into_words
-    assert version.get_model_artifact("onnx_model_int8").run_metadata["split_into_words"]
+    assert onnx_model.task == "ner" and inference_plugin(onnx_model.task).word_level
     quantization_report = version.get_artifact("quantization_report").load()
     assert quantization_report.metric == "entity_f1"
-    assert "int8 entity_f1" in summary["onnx"]["reason"]
+    assert "validation entity_f1: int8" in summary["onnx"]["reason"]
     assert set(summary["benchmark"]) == {"pytorch_fp32", "onnx_fp32", "onnx_int8"}
     for figures in summary["benchmark"].values():
         assert 0.0 <= figures["entity_f1"] <= 1.0

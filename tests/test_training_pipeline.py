@@ -5,19 +5,15 @@ from the cache); the integration tier adds a run on data changed by one byte and
 bad data.
 """
 
-import json
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
-import yaml
-from click.testing import CliRunner
 from zenml.client import Client
 from zenml.utils import source_utils
 
-import run
-from tests.test_hpo import forced_pruning_settings
+from tests.helpers import invoke, tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,46 +22,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def source_root():
     """ZenML resolves step sources relative to the repository, not pytest's main module."""
     source_utils.set_custom_source_root(str(REPO_ROOT))
-
-
-def tiny_config(
-    tmp_path: Path, model_name: str, promotion: dict | None = None, **validation
-) -> Path:
-    """configs/train.yaml shrunk for the tiny model.
-
-    Short texts, one epoch, a short benchmark, three HPO trials of which the first is pruned,
-    and promotion gates a random model can pass (`promotion` overrides them).
-    """
-    hpo = forced_pruning_settings(f"sqlite:///{tmp_path / 'optuna.db'}", n_trials=3)
-    config = {
-        "enable_cache": True,
-        "parameters": {
-            "model": {"name": model_name, "max_length": 64},
-            "training": {"epochs": 1, "batch_size": 8},
-            "validation": {"min_examples_per_class": 5, **validation},
-            "export": {"parity_samples": 8},
-            "hpo": hpo.model_dump(mode="json") | {"study_name": model_name},
-            "promotion": {"max_gap_to_baseline": 1.0, **(promotion or {})},
-            "benchmark": {
-                "max_texts": 8,
-                "latency_texts": 2,
-                "batch_size": 4,
-                "repeats": 1,
-                "warmup_batches": 0,
-            },
-        },
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def invoke(tmp_path: Path, data: str, model_path: Path, config: Path, *extra: str) -> tuple:
-    summary_file = tmp_path / "summary.json"
-    arguments = ["--data", data, "--model", str(model_path), "--config", str(config)]
-    arguments += ["--summary", str(summary_file), *extra]
-    result = CliRunner().invoke(run.main, arguments, catch_exceptions=False)
-    return result, json.loads(summary_file.read_text())
 
 
 TRAIN_COLUMNS = ("--text-column", "article", "--label-column", "topic")

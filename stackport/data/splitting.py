@@ -50,7 +50,9 @@ def split_dataset(
     if _is_missing(splits, "validation"):
         # Fractions are of all rows to split: rescale once the test rows are gone.
         share = settings.validation_fraction / (1 - settings.test_fraction * carved_test)
-        splits["train"], splits["validation"] = _carve(splits["train"], share, settings.seed, plugin)
+        splits["train"], splits["validation"] = _carve(
+            splits["train"], share, settings.seed, plugin
+        )
     return {
         name: _subset(splits[name], settings.max_rows.get(name), settings.seed).reset_index(
             drop=True

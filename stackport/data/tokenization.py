@@ -189,6 +189,18 @@ def tokenize_dataset(
     )
 
 
+def by_length(table: pa.Table) -> pa.Table:
+    """The table's examples from shortest to longest, each example's rows together, in order.
+
+    Batches of neighbouring rows then pad little; anything that reads the rows of an example
+    in order (windows of a sentence) reads them as before.
+    """
+    examples = table.column(EXAMPLE_ID_COLUMN).to_numpy()
+    lengths = pd.Series(table.column("num_tokens").to_numpy()).groupby(examples).transform("sum")
+    order = np.lexsort((np.arange(len(examples)), examples, lengths.to_numpy()))
+    return table.take(order)
+
+
 def encode_texts(
     texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_length: int, max_windows: int = 1
 ) -> dict[str, list]:

@@ -18,7 +18,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from stackport.core.settings import QuantizationMode, QuantizationSettings
 from stackport.evaluation.report import EvaluationReport

@@ -294,6 +294,10 @@ def _build_in_store(request: BuildRequest) -> None:
     try:
         bento = bentoml.get(request.bento_tag)
     except NotFound:
+        # The build imports the service to check it: from the build context, with the
+        # context's configs, not from the library this process was started from.
+        for name in [module for module in sys.modules if module.split(".")[0] == LOCAL_PACKAGE]:
+            del sys.modules[name]
         bento = bentoml.bentos.build_bentofile(
             str(Path(request.context) / "bentofile.yaml"),
             version=request.bento_tag.split(":")[1],

@@ -196,5 +196,3 @@ def stop(deployment: Deployment) -> bool:
         survivor.kill()
     psutil.wait_procs(alive, timeout=STOP_TIMEOUT_S)
     return True
-
-

@@ -16,12 +16,17 @@ from transformers import (
     TrainerCallback,
     TrainingArguments,
 )
+from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import get_last_checkpoint
 
 from stackport.core.names import EXAMPLE_ID_COLUMN
 from stackport.core.settings import TrainingSettings
-from stackport.data.tokenization import TokenizedDataset
+from stackport.data.tokenization import TokenizedDataset, by_length
 from stackport.tasks import training_plugin
 from stackport.training.model import FineTunedModel
+
+
+EVALUATION_BATCH_SIZE = 64
 
 
 class ArrowTorchDataset(torch.utils.data.Dataset):
@@ -35,6 +40,10 @@ class ArrowTorchDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         return self._rows[index]
+
+    def lengths(self) -> list[int]:
+        """The token count of each item."""
+        return [len(row["input_ids"]) for row in self._rows]
 
 
 class OneWindowPerExample(ArrowTorchDataset):
@@ -57,6 +66,36 @@ class OneWindowPerExample(ArrowTorchDataset):
     def __getitem__(self, index: int) -> dict:
         return self._rows[self._random.choice(self._example_rows[index])]
 
+    def lengths(self) -> list[int]:
+        """The token count of each item: its example's longest window."""
+        return [
+            max(len(self._rows[row]["input_ids"]) for row in rows) for rows in self._example_rows
+        ]
+
+
+class LengthGroupedTrainer(Trainer):
+    """A Trainer whose training batches hold texts of similar length; evaluation keeps order.
+
+    Dynamic padding pads a batch to its longest text: batches of similar lengths pad little,
+    which for short sentences nearly halves the time of a step on CPU. Batches are drawn as
+    `LengthGroupedSampler` draws them (random megabatches of 50 batches, sorted by length
+    inside). Transformers' own `group_by_length` also reorders evaluation, whose predictions
+    then no longer line up with the table they are scored against, so it is not used.
+    """
+
+    def _get_train_sampler(self, train_dataset=None):  # noqa: D102
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        return LengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps,
+            lengths=dataset.lengths(),
+        )
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The latest epoch checkpoint a training into `output_dir` saved, if any."""
+    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    return Path(last) if last else None
+
 
 def fine_tune(
     dataset: TokenizedDataset,
@@ -65,6 +104,7 @@ def fine_tune(
     output_dir: Path,
     report_to: Sequence[str] = (),
     callbacks: Sequence[TrainerCallback] = (),
+    resume_from: Path | None = None,
 ) -> FineTunedModel:
     """Fine-tune `base_model` for the dataset's task, early-stopping on its selection metric.
 
@@ -77,13 +117,18 @@ def fine_tune(
     tokenized (`max_length`, `max_windows`).
     `report_to` names Trainer integrations to log to, e.g. `("mlflow",)`; `callbacks` are
     added to the Trainer's (a hyper-parameter search reports and prunes through one).
+    `resume_from` is a checkpoint of `output_dir` (`last_checkpoint`) that a killed run of the
+    same training left: training goes on from it (weights, optimizer, schedule, data order and
+    the early-stopping state) instead of starting over.
     """
     torch.manual_seed(settings.seed)
     spec = training_plugin(dataset.task)
     label_names = dataset.label_names
-    validation = dataset.splits["validation"]
+    validation = by_length(dataset.splits["validation"])  # evaluation pads little
     untrained = FineTunedModel.with_new_head(base_model, dataset.task, label_names)
     tokenizer = untrained.tokenizer
+    if settings.freeze_embeddings:
+        untrained.model.get_input_embeddings().weight.requires_grad_(False)
 
     def thresholds(logits: np.ndarray) -> list[float] | None:
         return spec.tune_thresholds(logits, validation) if spec.tune_thresholds else None
@@ -98,7 +143,7 @@ def fine_tune(
         output_dir=str(output_dir),
         learning_rate=settings.learning_rate,
         per_device_train_batch_size=settings.batch_size,
-        per_device_eval_batch_size=max(settings.batch_size, 32),
+        per_device_eval_batch_size=max(settings.batch_size, EVALUATION_BATCH_SIZE),
         num_train_epochs=settings.epochs,
         weight_decay=settings.weight_decay,
         warmup_ratio=settings.warmup_ratio,
@@ -109,9 +154,6 @@ def fine_tune(
         metric_for_best_model=spec.selection_metric,
         greater_is_better=True,
         logging_strategy="epoch",
-        # Batches of texts of similar length: dynamic padding then pads little (for short
-        # sentences this nearly halves the time of a step on CPU).
-        group_by_length=True,
         seed=settings.seed,
         data_seed=settings.seed,
         use_cpu=True,
@@ -119,7 +161,7 @@ def fine_tune(
         disable_tqdm=False,
         dataloader_num_workers=0,
     )
-    trainer = Trainer(
+    trainer = LengthGroupedTrainer(
         model=untrained.model,
         args=arguments,
         train_dataset=(
@@ -135,7 +177,7 @@ def fine_tune(
             *callbacks,
         ],
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     trainer.model.eval()
     if spec.tune_thresholds is not None:
         logits = trainer.predict(ArrowTorchDataset(validation)).predictions
