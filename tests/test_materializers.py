@@ -15,6 +15,7 @@ from zenml.materializers.materializer_registry import materializer_registry
 
 from materializers.base import ArtifactIntegrityError
 from materializers.benchmark_report import BenchmarkReportMaterializer
+from materializers.data_frame import DataFrameMaterializer
 from materializers.evaluation_report import EvaluationReportMaterializer
 from materializers.fine_tuned_model import FineTunedModelMaterializer
 from materializers.onnx_model import OnnxModelMaterializer
@@ -442,3 +443,61 @@ def test_artifacts_round_trip_through_the_default_stack(
     assert expected_metadata.keys() <= version.run_metadata.keys()
     assert [visualization.type for visualization in version.visualizations] == (visualization_types)
     assert isinstance(load_artifact(fixture_name), type(data))
+
+
+def test_a_truncated_model_artifact_is_refused_not_loaded(
+    fine_tuned_model: FineTunedModel, artifact_store: LocalArtifactStore
+) -> None:
+    """A write that was cut off (here: the weights file truncated on disk) is never used."""
+    uri = artifact_uri(artifact_store, "model")
+    FineTunedModelMaterializer(uri, artifact_store).save(fine_tuned_model)
+    weights = Path(uri, "model.safetensors")
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+
+    with pytest.raises(ArtifactIntegrityError, match=r"cannot be read .* It is not used"):
+        FineTunedModelMaterializer(uri, artifact_store).load(FineTunedModel)
+
+
+def test_an_artifact_whose_content_changed_is_refused(artifact_store: LocalArtifactStore) -> None:
+    """ZenML hands the content hash recorded at save time to a step's loads: it must match."""
+    uri = artifact_uri(artifact_store, "frame")
+    frame = pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"]})
+    saver = DataFrameMaterializer(uri, artifact_store)
+    saver.save(frame)
+    recorded = saver.compute_content_hash(frame)
+    assert recorded == DataFrameMaterializer(uri, artifact_store).compute_content_hash(frame.copy())
+
+    loader = DataFrameMaterializer(uri, artifact_store)
+    loader.expected_content_hash = recorded
+    assert loader.load(pd.DataFrame).equals(frame)
+    DataFrameMaterializer(uri, artifact_store).save(frame.assign(label=["x", "x"]))  # changed
+    loader = DataFrameMaterializer(uri, artifact_store)
+    loader.expected_content_hash = recorded
+    with pytest.raises(ArtifactIntegrityError, match="does not hold what was saved"):
+        loader.load(pd.DataFrame)
+
+
+def test_content_hashes_follow_content_not_identity(
+    tokenized_dataset: TokenizedDataset, fine_tuned_model: FineTunedModel, tmp_path: Path
+) -> None:
+    """Equal content hashes equal; one changed value, or a saved-and-loaded copy, tell."""
+    frame = pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"]})
+    hash_frame = DataFrameMaterializer("unused").compute_content_hash
+    assert hash_frame(frame) == hash_frame(frame.copy())
+    assert hash_frame(frame) != hash_frame(frame.assign(text=["a", "c"]))
+    fine_tuned_model.save(tmp_path)
+    reloaded = FineTunedModel.load(tmp_path, "classification")
+    assert reloaded.content_hash() == fine_tuned_model.content_hash()
+    with torch.no_grad():
+        reloaded.model.classifier.bias[0] += 1e-3
+    assert reloaded.content_hash() != fine_tuned_model.content_hash()
+    train = tokenized_dataset.splits["train"]
+    assert (
+        tokenized_dataset.content_hash()
+        == type(tokenized_dataset)(
+            **{
+                **vars(tokenized_dataset),
+                "splits": {**tokenized_dataset.splits, "train": train.slice(0)},
+            }
+        ).content_hash()
+    )

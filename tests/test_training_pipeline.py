@@ -2,14 +2,21 @@
 
 The fast tier runs the pipeline once and then again unchanged (every cacheable step must come
 from the cache); the integration tier adds a run on data changed by one byte and every kind of
-bad data.
+bad data, and a run killed during training that resumes.
 """
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from zenml.client import Client
 from zenml.utils import source_utils
 
@@ -356,3 +363,54 @@ def test_bad_data_stops_at_validation(case, tmp_path, bbc_slice, tiny_bert_path)
     assert run_response.steps["validate_data"].status.value == "failed"
     assert "train_model" not in run_response.steps
     assert not Client().list_models(name=model_name).items
+
+
+@pytest.mark.integration
+def test_a_run_killed_during_training_resumes_from_its_last_checkpoint(
+    tmp_path, bbc_slice, tiny_bert_path
+):
+    """SIGKILL once the first epoch checkpoint is stored; the same command then resumes."""
+    bbc_slice.to_csv(tmp_path / "bbc.csv", index=False)
+    config = tiny_config(tmp_path, "tiny-killed", hpo={"n_trials": 0})
+    parameters = yaml.safe_load(config.read_text())
+    parameters["parameters"]["training"].update(epochs=8, early_stopping_patience=8)
+    config.write_text(yaml.safe_dump(parameters))
+    command = [
+        *(sys.executable, "run.py", "--data", str(tmp_path / "bbc.csv")),
+        *("--model", str(tiny_bert_path), "--config", str(config)),
+    ]
+    # In the artifact store of the stack run.py runs on (under the tests' ZenML config).
+    stores = Path(os.environ["ZENML_CONFIG_PATH"])
+    pattern = "**/stackport-checkpoints/train_model-*"
+    before = set(stores.glob(pattern))
+    with (tmp_path / "killed.log").open("w") as log:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 600
+        saved = []
+        while not saved and process.poll() is None and time.monotonic() < deadline:
+            folders = set(stores.glob(pattern)) - before
+            saved = [c for f in folders for c in f.glob("checkpoint-*/trainer_state.json")]
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert saved, (tmp_path / "killed.log").read_text()[-3000:]
+    (folder,) = set(stores.glob(pattern)) - before
+
+    summary_file = tmp_path / "summary.json"
+    again = subprocess.run(
+        [*command, "--summary", str(summary_file)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "ZENML_LOGGING_VERBOSITY": "INFO"},  # the steps' log lines
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    output = again.stdout + again.stderr
+    assert "Resuming training from checkpoint-" in output
+    summary = json.loads(summary_file.read_text())
+    assert summary["status"] == "completed" and summary["model"]["created"]
+    assert not folder.exists()  # removed once the model artifact was stored
