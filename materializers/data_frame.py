@@ -2,14 +2,15 @@
 
 ZenML's own pandas materializer computes no content hash, so every `load_data` run would
 give the raw dataset a new identity and every later step a cache miss. This one hashes the
-frame's Parquet form: an unchanged source read again has the same hash, a one-byte change
-another.
+frame's logical content (column names and dtypes, the index, every value), not its Parquet
+bytes, which also record the pandas and pyarrow versions: an unchanged source read again has
+the same hash, on any version, and a one-byte change another.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -30,7 +31,30 @@ class DataFrameMaterializer(VerifiedLoad, PandasMaterializer):
         return PandasMaterializer.load(self, data_type)
 
     def compute_content_hash(self, data: pd.DataFrame) -> str:
-        """sha256 of the frame in Parquet: its columns, dtypes, index and values."""
-        buffer = io.BytesIO()
-        data.to_parquet(buffer, engine="pyarrow")
-        return hashlib.sha256(buffer.getvalue()).hexdigest()
+        """sha256 of the frame's column names and dtypes, its index and every value.
+
+        Cells holding arrays (lists read back from Parquet) hash as the lists they were.
+        """
+        digest = hashlib.sha256()
+        header = {
+            "columns": [str(column) for column in data.columns],
+            "dtypes": [str(dtype) for dtype in data.dtypes],
+            "index": data.index.tolist(),
+        }
+        digest.update(_json(header))
+        for column in data.columns:
+            digest.update(_json(data[column].tolist()))
+        return digest.hexdigest()
+
+
+def _json(value: Any) -> bytes:
+    """`value` as canonical JSON; arrays and numpy scalars as the Python values they hold."""
+    return json.dumps(
+        value, ensure_ascii=False, sort_keys=True, default=_plain, allow_nan=True
+    ).encode()
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
