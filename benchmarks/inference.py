@@ -1,4 +1,4 @@
-"""Benchmark a saved model outside ZenML: export to ONNX, quantize to int8, time, print a table.
+"""Benchmark a saved model outside ZenML: export every ONNX variant, gate, time, print a table.
 
 Uses the same functions as the pipeline's convert, quantize and benchmark steps, on the test
 split of the task's data (the pipeline's default split): `--data` as `run.py --data` takes it
@@ -29,7 +29,7 @@ from stackport.core.settings import (  # noqa: E402
     BenchmarkSettings,
     DataSettings,
     ExportSettings,
-    QuantizationMode,
+    OnnxVariant,
     QuantizationSettings,
     SplitSettings,
 )
@@ -38,8 +38,13 @@ from stackport.data.bundled import read_dataset  # noqa: E402
 from stackport.data.splitting import split_dataset  # noqa: E402
 from stackport.inference.predictor import available_cores  # noqa: E402
 from stackport.onnx.benchmark import model_runtimes, onnx_runtime, run_benchmark  # noqa: E402
-from stackport.onnx.export import check_parity, export_to_onnx, parity_texts  # noqa: E402
-from stackport.onnx.quantization import gate_quantized_model, quantize_onnx_model  # noqa: E402
+from stackport.onnx.export import (  # noqa: E402
+    check_parity,
+    export_to_onnx,
+    optimize_onnx_model,
+    parity_texts,
+)
+from stackport.onnx.quantization import gate_variants, quantize_onnx_model  # noqa: E402
 from stackport.tasks import training_plugin  # noqa: E402
 from stackport.training.model import FineTunedModel  # noqa: E402
 
@@ -63,12 +68,7 @@ def load_model(folder: Path, task: str, label_names: list[str]) -> tuple[FineTun
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--task",
-    type=click.Choice(task_names()),
-    default=DEFAULT_TASK,
-    show_default=True,
-)
+@click.option("--task", type=click.Choice(task_names()), default=DEFAULT_TASK, show_default=True)
 @click.option("--data", default=DataSettings().source, show_default=True, help="The task's data.")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="label", show_default=True)
@@ -86,22 +86,9 @@ def load_model(folder: Path, task: str, label_names: list[str]) -> tuple[FineTun
 @click.option("--repeats", default=3, show_default=True)
 @click.option("--threads", type=int, default=None, help="Default: all cores.")
 @click.option(
-    "--mode",
-    type=click.Choice([QuantizationMode.DYNAMIC_INT8, QuantizationMode.STATIC_INT8]),
-    default=QuantizationSettings().mode,
-    show_default=True,
-)
-@click.option("--per-channel/--per-tensor", default=QuantizationSettings().per_channel)
-@click.option(
-    "--weight-type",
-    type=click.Choice(["QInt8", "QUInt8"]),
-    default=QuantizationSettings().weight_type,
-    show_default=True,
-)
-@click.option(
     "--variants",
     is_flag=True,
-    help="Also time dynamic int8 with every per-channel/weight-type combination, and static int8.",
+    help="Also time dynamic int8 with every per-channel/weight-type combination.",
 )
 @click.option(
     "--output",
@@ -122,13 +109,10 @@ def main(
     batch_size: int,
     repeats: int,
     threads: int | None,
-    mode: str,
-    per_channel: bool,
-    weight_type: str,
     variants: bool,
     output: Path | None,
 ) -> None:
-    """Export MODEL_DIR to ONNX, quantize it and time PyTorch fp32, ONNX fp32 and ONNX int8."""
+    """Export MODEL_DIR to ONNX with every variant; time them and PyTorch fp32; gate them."""
     plugin = training_plugin(task)
     settings = DataSettings(
         source=data, task=task, text_column=text_column, label_column=label_column
@@ -143,7 +127,7 @@ def main(
         click.echo(f"{model_dir} has no head for {data}: using a random one (seed {HEAD_SEED}).")
     workdir = output or Path(tempfile.mkdtemp(prefix="stackport-benchmark-"))
     export = ExportSettings()
-    quantization = QuantizationSettings(mode=mode, per_channel=per_channel, weight_type=weight_type)
+    quantization = QuantizationSettings()
     benchmark = BenchmarkSettings(
         max_texts=texts,
         latency_texts=latency_texts,
@@ -157,26 +141,24 @@ def main(
     validation_texts = parity_texts(splits["validation"], export.parity_samples)
     difference = check_parity(model, fp32, validation_texts, export.parity_tolerance)
     click.echo(f"ONNX opset {fp32.opset} export: max |logit difference| {difference:.3g}")
-    int8 = quantize_onnx_model(fp32, workdir / "int8", quantization, train_texts)
-    gate = gate_quantized_model(fp32, int8, splits["validation"], splits["test"], quantization)
-    click.echo(f"Deployable: {gate.deployable} ({gate.reason})")
+    built = [
+        optimize_onnx_model(fp32, model.model.config, workdir / "fp32-optimized", 2),
+        *(
+            quantize_onnx_model(fp32, workdir / variant, quantization, variant, train_texts)
+            for variant in (OnnxVariant.DYNAMIC_INT8, OnnxVariant.STATIC_INT8)
+        ),
+    ]
+    gate = gate_variants(fp32, built, splits["validation"], splits["test"], quantization)
+    click.echo(f"ONNX variants: {gate.summary}")
 
-    runtimes = model_runtimes(model, fp32, int8, benchmark)
+    runtimes = model_runtimes(model, [fp32, *built], benchmark)
     if variants:
         cores = threads or available_cores()
-        for variant_per_channel, variant_weight_type in itertools.product(
-            (False, True), ("QInt8", "QUInt8")
-        ):
-            name = f"dynamic_{'per_channel' if variant_per_channel else 'per_tensor'}_"
-            name += variant_weight_type
-            settings = QuantizationSettings(
-                per_channel=variant_per_channel, weight_type=variant_weight_type
-            )
-            variant = quantize_onnx_model(fp32, workdir / name, settings, train_texts)
+        for per_channel, weight_type in itertools.product((False, True), ("QInt8", "QUInt8")):
+            name = f"dynamic_{'per_channel' if per_channel else 'per_tensor'}_{weight_type}"
+            options = QuantizationSettings(per_channel=per_channel, weight_type=weight_type)
+            variant = quantize_onnx_model(fp32, workdir / name, options)
             runtimes.append(onnx_runtime(name, variant, cores))
-        static = QuantizationSettings(mode=QuantizationMode.STATIC_INT8)
-        variant = quantize_onnx_model(fp32, workdir / "static", static, train_texts)
-        runtimes.append(onnx_runtime("static_per_tensor_QInt8", variant, cores))
     report = run_benchmark(runtimes, splits["test"], task, label_names, max_length, benchmark)
     click.echo(f"\nONNX models in {workdir}\n")
     click.echo(report.markdown())

@@ -60,7 +60,7 @@ class OnnxModelMaterializer(StackportMaterializer):
         return data.content_hash()
 
     def extract_metadata(self, data: OnnxModel) -> dict[str, MetadataType]:
-        """Task, labels (and thresholds), opset, inputs/outputs, quantization, size and sha256."""
+        """Task, labels (and thresholds), opset, inputs/outputs, variant, size and sha256."""
         thresholds = {} if data.thresholds is None else {"thresholds": data.thresholds}
         return {
             "task": data.task,
@@ -70,7 +70,7 @@ class OnnxModelMaterializer(StackportMaterializer):
             "opset": data.opset,
             "inputs": data.inputs,
             "outputs": data.outputs,
-            "quantization": str(data.quantization),
+            "variant": str(data.variant),
             "size": StorageSize(data.size_bytes),
             "sha256": data.file_sha256[MODEL_FILENAME],
             "external_data": len(data.graph_files) > 1,
@@ -86,7 +86,7 @@ def summary_html(model: OnnxModel) -> str:
     """A self-contained page: what the model predicts, its graph and its files."""
     facts = {
         "task": model.task,
-        "quantization": str(model.quantization),
+        "variant": str(model.variant),
         "opset": str(model.opset),
         "inputs": ", ".join(model.inputs),
         "outputs": ", ".join(model.outputs),
@@ -105,7 +105,7 @@ def summary_html(model: OnnxModel) -> str:
         for name, digest in model.file_sha256.items()
     )
     return summary_page(
-        f"ONNX model ({model.quantization})",
+        f"ONNX model ({model.variant})",
         facts,
         f"<table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>{files}</table>",
     )

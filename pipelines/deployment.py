@@ -18,10 +18,11 @@ from stackport.core.names import Artifact, Step
 from stackport.core.settings import (
     DeploymentSettings,
     ModelSelection,
+    OnnxVariant,
     ServiceSettings,
     StrictSettings,
 )
-from stackport.release.registration import deployable_onnx
+from stackport.release.registration import VARIANT_ARTIFACTS, deployable_variants
 from stackport.serving.deployment import Deployment
 from steps.build_bento import build_bento
 from steps.deploy_bento import deploy_and_record, deploy_bento
@@ -107,35 +108,37 @@ def missing_version_message(name: str, version: str) -> str:
 
 
 class DeployableModel(StrictSettings):
-    """A model version's deployable ONNX model, resolved before the pipeline runs."""
+    """A model version's ONNX variants, resolved before the pipeline runs."""
 
     name: str
     version: str
-    onnx_artifact_id: str = Field(description="ID of its onnx_model or onnx_model_int8 artifact.")
-    metrics: dict[str, float] = Field(description="The ONNX model's own test metrics.")
-    metrics_of: str = Field(description="Which model and split `metrics` are of.")
+    artifact_ids: dict[str, str] = Field(description="The ID of each variant's artifact.")
+    deployable: dict[str, dict[str, float]] = Field(
+        description="The deployable variants, with each one's own test metrics."
+    )
 
 
 def resolve_deployable(name: str, version: str) -> DeployableModel:
-    """The version's ONNX model that the quantization gate chose (fp32 or int8).
+    """The version's ONNX variants, and those the accuracy gate let through.
 
     Raises:
-        LookupError: The version does not exist or has no deployable ONNX model recorded.
+        LookupError: The version does not exist or records no deployable ONNX variant.
     """
     model_version = find_model_version(name, version)
-    deployable = deployable_onnx(model_version.run_metadata)
-    artifact = model_version.get_artifact(deployable.artifact) if deployable else None
-    if deployable is None or artifact is None:
+    deployable = deployable_variants(model_version.run_metadata)
+    if not deployable:
         raise LookupError(
-            f"Version {model_version.name} of model {name!r} has no deployable ONNX model "
-            "(metadata onnx.deployable naming an onnx_model or onnx_model_int8 artifact)."
+            f"Version {model_version.name} of model {name!r} has no deployable ONNX variant "
+            "(its metadata's onnx.deployable)."
         )
     return DeployableModel(
         name=model_version.model.name,
         version=model_version.name,
-        onnx_artifact_id=str(artifact.id),
-        metrics=deployable.metrics,
-        metrics_of=deployable.metrics_of,
+        artifact_ids={
+            str(variant): str(model_version.get_artifact(artifact).id)
+            for variant, artifact in VARIANT_ARTIFACTS.items()
+        },
+        deployable={str(served.variant): served.metrics for served in deployable},
     )
 
 
@@ -146,21 +149,27 @@ def deployment_pipeline(
     deployment: DeploymentSettings,
     serve: bool = True,
 ) -> None:
-    """Build a bento of the model version's deployable ONNX model and deploy it.
+    """Build a bento of the model version's deployable ONNX variants and deploy it.
 
     Args:
-        model: The model version and its deployable ONNX artifact (`resolve_deployable`).
+        model: The model version and its ONNX variants (`resolve_deployable`).
         service: Workers, ONNX Runtime threads, adaptive batching and request limits.
         deployment: Target (local server or container image), host, port, BentoML store.
         serve: Deploy in the pipeline; false on remote orchestrators, whose steps do not run
             on the machine that should serve.
     """
+    artifacts = {  # loaded when the step runs
+        variant: Client().get_artifact_version(artifact_id)
+        for variant, artifact_id in model.artifact_ids.items()
+    }
     bento = build_bento(
-        Client().get_artifact_version(model.onnx_artifact_id),  # loaded when the step runs
+        artifacts[OnnxVariant.FP32],
+        artifacts[OnnxVariant.FP32_OPTIMIZED],
+        artifacts[OnnxVariant.DYNAMIC_INT8],
+        artifacts[OnnxVariant.STATIC_INT8],
         model_name=model.name,
         model_version=model.version,
-        metrics=model.metrics,
-        metrics_of=model.metrics_of,
+        deployable=model.deployable,
         service=service,
         deployment=deployment,
     )

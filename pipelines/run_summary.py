@@ -8,6 +8,7 @@ from zenml.client import Client
 from zenml.models import PipelineRunResponse
 
 from stackport.core.names import Artifact, Step
+from stackport.release.registration import VARIANT_ARTIFACTS
 
 
 def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[str, Any]:
@@ -61,11 +62,17 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
     quantization = _load_output(steps, Step.QUANTIZE_MODEL, Artifact.QUANTIZATION_REPORT)
     if quantization is not None:
         summary["onnx"] = {
-            "fp32": steps[Step.CONVERT_MODEL].outputs[Artifact.ONNX_MODEL][0].uri,
-            "int8": steps[Step.QUANTIZE_MODEL].outputs[Artifact.ONNX_MODEL_INT8][0].uri,
-            "deployable": quantization.deployable,
-            "reason": quantization.reason,
-            "deployable_test_metrics": quantization.deployable_test_metrics,
+            "deployable": [str(variant) for variant in quantization.deployable],
+            "summary": quantization.summary,
+            "variants": {
+                str(gate.variant): {
+                    "uri": summary["artifacts"][VARIANT_ARTIFACTS[gate.variant]],
+                    "deployable": gate.deployable,
+                    "validation_metric": gate.validation_metric,
+                    "test_metrics": gate.test_metrics,
+                }
+                for gate in quantization.variants
+            },
         }
     benchmark = _load_output(steps, Step.BENCHMARK_MODEL, Artifact.BENCHMARK_REPORT)
     summary["benchmark"] = benchmark.figures() if benchmark else {}

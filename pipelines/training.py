@@ -1,7 +1,8 @@
 """The training pipeline, from labelled text to a promoted, quantized model version.
 
 load → validate → split → tokenize → search → select → train → evaluate (and baseline) →
-convert to ONNX → quantize → benchmark → register → promote.
+convert to ONNX (and optimize) → quantize (dynamic and static int8) → benchmark → register →
+promote.
 """
 
 from zenml import pipeline
@@ -84,19 +85,24 @@ def training_pipeline(
     fine_tuned = train_model(tokenized_dataset, model=model, training=selected_training)
     model_evaluation = evaluate_model(fine_tuned, tokenized_dataset)
     baseline_evaluation = evaluate_baseline(train_set, test_set, tokenized_dataset)
-    onnx_model = convert_model(fine_tuned, tokenized_dataset, validation_set, export=export)
-    onnx_model_int8, quantization_report = quantize_model(
-        onnx_model, train_set, validation_set, test_set, quantization=quantization
+    onnx_model, onnx_model_optimized = convert_model(
+        fine_tuned, tokenized_dataset, validation_set, export=export
     )
-    benchmark_report = benchmark_model(
-        fine_tuned, onnx_model, onnx_model_int8, test_set, benchmark=benchmark
+    onnx_model_int8, onnx_model_static_int8, quantization_report = quantize_model(
+        onnx_model,
+        onnx_model_optimized,
+        train_set,
+        validation_set,
+        test_set,
+        quantization=quantization,
     )
+    variants = (onnx_model, onnx_model_optimized, onnx_model_int8, onnx_model_static_int8)
+    benchmark_report = benchmark_model(fine_tuned, *variants, test_set, benchmark=benchmark)
     registered = register_model(
         fine_tuned,
         model_evaluation,
         baseline_evaluation,
-        onnx_model,
-        onnx_model_int8,
+        *variants,
         quantization_report,
         benchmark_report,
         identity=identity,

@@ -1,4 +1,4 @@
-"""Benchmark step: latency, throughput, task metric and size of PyTorch fp32, ONNX fp32 and int8."""
+"""Benchmark step: latency, throughput, task metric and size of PyTorch and each ONNX variant."""
 
 from typing import Annotated
 
@@ -20,16 +20,20 @@ logger = get_logger(__name__)
 def benchmark_model(
     model: FineTunedModel,
     onnx_model: OnnxModel,
+    onnx_model_optimized: OnnxModel,
     onnx_model_int8: OnnxModel,
+    onnx_model_static_int8: OnnxModel,
     test_set: pd.DataFrame,
     benchmark: BenchmarkSettings,
 ) -> Annotated[BenchmarkReport, Artifact.BENCHMARK_REPORT]:
-    """Time and score the three runtimes on test texts; log the figures to the tracker.
+    """Time and score PyTorch and every ONNX variant on test texts; log them to the tracker.
 
     Args:
         model: The fine-tuned PyTorch model.
         onnx_model: Its fp32 ONNX export.
-        onnx_model_int8: Its int8 ONNX model.
+        onnx_model_optimized: The `fp32-optimized` variant.
+        onnx_model_int8: The `dynamic-int8` variant.
+        onnx_model_static_int8: The `static-int8` variant.
         test_set: Test rows; a seeded sample of `benchmark.max_texts` of them is used.
         benchmark: How many texts and repeats.
 
@@ -37,7 +41,11 @@ def benchmark_model(
         The benchmark report.
     """
     report = run_benchmark(
-        model_runtimes(model, onnx_model, onnx_model_int8, benchmark),
+        model_runtimes(
+            model,
+            [onnx_model, onnx_model_optimized, onnx_model_int8, onnx_model_static_int8],
+            benchmark,
+        ),
         test_set,
         onnx_model.task,
         onnx_model.label_names,

@@ -19,21 +19,26 @@ logger = get_logger(__name__)
 @step
 def build_bento(
     onnx_model: OnnxModel,
+    onnx_model_optimized: OnnxModel,
+    onnx_model_int8: OnnxModel,
+    onnx_model_static_int8: OnnxModel,
     model_name: str,
     model_version: str,
-    metrics: dict[str, float],
-    metrics_of: str,
+    deployable: dict[str, dict[str, float]],
     service: ServiceSettings,
     deployment: DeploymentSettings,
 ) -> Annotated[BentoArchive, Artifact.BENTO]:
-    """Build the bento in the BentoML store and export it (Docker build files included).
+    """Build the bento of the deployable variants, and export it (Docker build files included).
 
     Args:
-        onnx_model: The model version's deployable ONNX model.
+        onnx_model: The model version's fp32 ONNX model.
+        onnx_model_optimized: Its `fp32-optimized` variant.
+        onnx_model_int8: Its `dynamic-int8` variant.
+        onnx_model_static_int8: Its `static-int8` variant.
         model_name: The Model Control Plane model.
         model_version: The version served.
-        metrics: The ONNX model's own test metrics, answered by `/metadata`.
-        metrics_of: Which model and split the metrics are of.
+        deployable: The variants the accuracy gate let through, each with its own test
+            metrics (answered by `/metadata`); the bento carries only these.
         service: Workers, threads, batching and request limits, read by the service.
         deployment: Where it is deployed (copied into the bento with the rest of the settings);
             its `bentoml_home` is the store.
@@ -41,15 +46,19 @@ def build_bento(
     Returns:
         The exported bento, tagged `<model name>:<version>-<content hash>`.
     """
+    variants = [
+        variant
+        for variant in (onnx_model, onnx_model_optimized, onnx_model_int8, onnx_model_static_int8)
+        if variant.variant in deployable
+    ]
     archive = build_bento_archive(
-        onnx_model,
+        variants,
         model_name,
         model_version,
-        metrics,
-        metrics_of,
+        deployable,
         deploy_config(model_name, model_version, service, deployment),
         Path(deployment.bentoml_home or default_bentoml_home()),
         step_output_directory(Artifact.BENTO),
     )
-    logger.info("Built bento %s (%s ONNX model).", archive.tag, onnx_model.quantization)
+    logger.info("Built bento %s (ONNX variants: %s).", archive.tag, ", ".join(deployable))
     return archive

@@ -1,4 +1,4 @@
-"""Quantize step: int8 ONNX model, and the accuracy gate that picks the deployable model."""
+"""Quantize step: the int8 variants, and the accuracy gate that says which variants deploy."""
 
 from typing import Annotated
 
@@ -9,52 +9,68 @@ from zenml.logger import get_logger
 
 from materializers.onnx_model import step_output_directory
 from stackport.core.names import Artifact
-from stackport.core.settings import QuantizationSettings
+from stackport.core.settings import OnnxVariant, QuantizationSettings
 from stackport.inference.onnx_model import OnnxModel
-from stackport.onnx.quantization import (
-    QuantizationReport,
-    gate_quantized_model,
-    quantize_onnx_model,
-)
+from stackport.onnx.quantization import QuantizationReport, gate_variants, quantize_onnx_model
+from stackport.release.registration import VARIANT_ARTIFACTS
 
 logger = get_logger(__name__)
 
-OUTPUT = Artifact.ONNX_MODEL_INT8
+INT8_VARIANTS = (OnnxVariant.DYNAMIC_INT8, OnnxVariant.STATIC_INT8)
 
 
 @step
 def quantize_model(
     onnx_model: OnnxModel,
+    onnx_model_optimized: OnnxModel,
     train_set: pd.DataFrame,
     validation_set: pd.DataFrame,
     test_set: pd.DataFrame,
     quantization: QuantizationSettings,
 ) -> tuple[
-    Annotated[OnnxModel, ArtifactConfig(name=OUTPUT, artifact_type=ArtifactType.MODEL)],
+    Annotated[
+        OnnxModel, ArtifactConfig(name=Artifact.ONNX_MODEL_INT8, artifact_type=ArtifactType.MODEL)
+    ],
+    Annotated[
+        OnnxModel,
+        ArtifactConfig(name=Artifact.ONNX_MODEL_STATIC_INT8, artifact_type=ArtifactType.MODEL),
+    ],
     Annotated[QuantizationReport, Artifact.QUANTIZATION_REPORT],
 ]:
-    """Quantize to int8 and keep the fp32 model deployable if the task's metric drops too much.
+    """Quantize to dynamic and static int8; gate every variant against fp32 on validation.
 
     Args:
-        onnx_model: The fp32 ONNX model.
+        onnx_model: The fp32 ONNX model (quantized; the reference of the gate).
+        onnx_model_optimized: Its `fp32-optimized` variant (gated and reported with the rest).
         train_set: Training rows; their texts (NER: word lists) calibrate static quantization.
-        validation_set: Validation rows: the gate compares both models on them, by the task's
-            metric (macro_f1; entity_f1 for ner), predicting through the inference layer.
-        test_set: Test rows: both models' test metrics are reported, never used to decide.
-        quantization: Mode, weight options and `max_metric_drop`.
+        validation_set: Validation rows: the gate compares every variant with fp32 on them, by
+            the task's metric (macro_f1; entity_f1 for ner).
+        test_set: Test rows: every variant's test metrics are reported, never used to decide.
+        quantization: Weight options and `max_metric_drop`.
 
     Returns:
-        The int8 model, and the report saying which model is deployable and why.
+        The dynamic and static int8 variants, and the report saying which variants deploy.
     """
-    int8_model = quantize_onnx_model(
-        onnx_model, step_output_directory(OUTPUT), quantization, train_set["text"].tolist()
+    calibration = train_set["text"].tolist()
+    int8 = {
+        variant: quantize_onnx_model(
+            onnx_model,
+            step_output_directory(VARIANT_ARTIFACTS[variant]),
+            quantization,
+            variant,
+            calibration,
+        )
+        for variant in INT8_VARIANTS
+    }
+    report = gate_variants(
+        onnx_model, [onnx_model_optimized, *int8.values()], validation_set, test_set, quantization
     )
-    report = gate_quantized_model(onnx_model, int8_model, validation_set, test_set, quantization)
-    log = logger.info if report.deployable == "int8" else logger.warning
-    log("Deployable ONNX model: %s; %s.", report.deployable, report.reason)
-    log_metadata(
-        {"deployable": report.deployable == "int8", "gate": report.reason},
-        artifact_name=OUTPUT,
-        infer_artifact=True,
-    )
-    return int8_model, report
+    logger.info("ONNX variants: %s.", report.summary)
+    for variant in INT8_VARIANTS:
+        gate = report.gate(variant)
+        log_metadata(
+            {"deployable": gate.deployable, "gate": gate.reason},
+            artifact_name=VARIANT_ARTIFACTS[variant],
+            infer_artifact=True,
+        )
+    return int8[OnnxVariant.DYNAMIC_INT8], int8[OnnxVariant.STATIC_INT8], report

@@ -26,7 +26,9 @@ def register_model(
     model_evaluation: EvaluationReport,
     baseline_evaluation: EvaluationReport,
     onnx_model: OnnxModel,
+    onnx_model_optimized: OnnxModel,
     onnx_model_int8: OnnxModel,
+    onnx_model_static_int8: OnnxModel,
     quantization_report: QuantizationReport,
     benchmark_report: BenchmarkReport,
     identity: ModelIdentity,
@@ -41,8 +43,10 @@ def register_model(
         model_evaluation: Its test metrics.
         baseline_evaluation: The task baseline's test metrics (TF-IDF for classification).
         onnx_model: The fp32 ONNX export.
-        onnx_model_int8: The int8 ONNX model.
-        quantization_report: Which ONNX model is deployable, and why.
+        onnx_model_optimized: The `fp32-optimized` variant.
+        onnx_model_int8: The `dynamic-int8` variant.
+        onnx_model_static_int8: The `static-int8` variant.
+        quantization_report: Which ONNX variants are deployable, and why.
         benchmark_report: Latency, throughput, task metric and size of every runtime.
         identity: The Model Control Plane model.
 
@@ -58,8 +62,7 @@ def register_model(
             model,
             model_evaluation,
             baseline_evaluation,
-            onnx_model,
-            onnx_model_int8,
+            [onnx_model, onnx_model_optimized, onnx_model_int8, onnx_model_static_int8],
             quantization_report,
             benchmark_report,
         ),

@@ -17,9 +17,17 @@ from zenml.artifact_stores import LocalArtifactStore, LocalArtifactStoreConfig
 from zenml.enums import StackComponentType
 
 import run
-from stackport.core.settings import FloatRange, HpoSettings, IntRange, SearchSpace
+from stackport.core.settings import (
+    FloatRange,
+    HpoSettings,
+    IntRange,
+    OnnxVariant,
+    QuantizationSettings,
+    SearchSpace,
+)
 from stackport.inference.onnx_model import OnnxModel
-from stackport.onnx.export import export_to_onnx
+from stackport.onnx.export import export_to_onnx, optimize_onnx_model
+from stackport.onnx.quantization import quantize_onnx_model
 from stackport.tasks import training_plugin
 from stackport.training.model import FineTunedModel
 from tests.azure_simulation import free_port  # noqa: F401  (the tests' one free_port)
@@ -90,6 +98,24 @@ def tiny_model(
         model.model.config.label_thresholds = MULTILABEL_THRESHOLDS[: len(label_names)]
     model.model.config.text_windows = {"max_length": MAX_LENGTH, "max_windows": 1}
     return model
+
+
+def tiny_variants(
+    tiny_bert_path: Path, label_names: list[str], directory: Path, task: str = "classification"
+) -> list[OnnxModel]:
+    """Every ONNX variant of `tiny_model`, as the training pipeline builds them."""
+    model = tiny_model(tiny_bert_path, label_names, task=task)
+    fp32 = export_to_onnx(model, directory / "fp32", MAX_LENGTH)
+    settings = QuantizationSettings(calibration_samples=4)
+    calibration = ["a few words of text", "another text", "and a third one here"]
+    return [
+        fp32,
+        optimize_onnx_model(fp32, model.model.config, directory / "fp32-optimized", 2),
+        *(
+            quantize_onnx_model(fp32, directory / variant, settings, variant, calibration)
+            for variant in (OnnxVariant.DYNAMIC_INT8, OnnxVariant.STATIC_INT8)
+        ),
+    ]
 
 
 def tiny_onnx_model(

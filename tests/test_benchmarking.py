@@ -28,7 +28,7 @@ def benchmark(
     model = tiny_model(tiny_bert_path, label_names, task=task)
     fp32 = export_to_onnx(model, directory / "fp32", max_length=32)
     int8 = quantize_onnx_model(fp32, directory / "int8", QuantizationSettings())
-    runtimes = model_runtimes(model, fp32, int8, SETTINGS)
+    runtimes = model_runtimes(model, [fp32, int8], SETTINGS)
     return run_benchmark(runtimes, frame, task, label_names, 32, SETTINGS)
 
 
@@ -51,7 +51,7 @@ def test_benchmark_measures_every_runtime(report):
     assert [result.runtime for result in report.results] == [
         "pytorch_fp32",
         "onnx_fp32",
-        "onnx_int8",
+        "onnx_dynamic-int8",
     ]
     assert (report.texts, report.latency_texts, report.threads) == (10, 3, 1)
     assert report.metric == "macro_f1"
@@ -62,7 +62,7 @@ def test_benchmark_measures_every_runtime(report):
         assert 0 <= result.macro_f1 <= 1
         assert set(result.metrics) == {"accuracy", "macro_f1"}
     sizes = {result.runtime: result.size_bytes for result in report.results}
-    assert sizes["onnx_int8"] < sizes["onnx_fp32"]
+    assert sizes["onnx_dynamic-int8"] < sizes["onnx_fp32"]
     assert sizes["pytorch_fp32"] == pytest.approx(sizes["onnx_fp32"], rel=0.2)  # + graph
 
 
@@ -74,7 +74,7 @@ def test_figures_and_markdown_table(report):
     figures = report.figures()
     assert figures["pytorch_fp32"]["speedup_batch1"] == 1.0
     assert figures["pytorch_fp32"]["speedup_batched"] == 1.0
-    assert set(figures["onnx_int8"]) == {
+    assert set(figures["onnx_dynamic-int8"]) == {
         "latency_ms_p50",
         "latency_ms_p95",
         "batch_latency_ms_p50",
@@ -91,7 +91,7 @@ def test_figures_and_markdown_table(report):
     assert [line.split(" | ")[0] for line in lines[2:5]] == [
         "| pytorch_fp32",
         "| onnx_fp32",
-        "| onnx_int8",
+        "| onnx_dynamic-int8",
     ]
     assert "10 test texts, 3 of them timed one at a time; 2 repeats" in lines[-1]
 
@@ -109,10 +109,10 @@ def test_ner_benchmark_scores_every_runtime_by_entity_f1(ner_report):
     assert ner_report.result("onnx_fp32").metrics == pytorch.metrics
     assert all(0 <= result.metrics["entity_f1"] <= 1 for result in ner_report.results)
     assert (
-        ner_report.figures()["onnx_int8"]["entity_f1"]
-        == (ner_report.result("onnx_int8").metrics["entity_f1"])
+        ner_report.figures()["onnx_dynamic-int8"]["entity_f1"]
+        == (ner_report.result("onnx_dynamic-int8").metrics["entity_f1"])
     )
     lines = ner_report.markdown().splitlines()
     assert lines[0].startswith("| runtime | size (MB) | entity-F1 |")
     row = lines[4].split(" | ")
-    assert row[2] == f"{ner_report.result('onnx_int8').metrics['entity_f1']:.4f}"
+    assert row[2] == f"{ner_report.result('onnx_dynamic-int8').metrics['entity_f1']:.4f}"

@@ -27,9 +27,9 @@ from pipelines.deployment import (
     run_deployment,
 )
 from pipelines.run_parameters import validated_sections
-from stackport.core.settings import PromotionSettings, QuantizationSettings
-from stackport.onnx.quantization import quantize_onnx_model
+from stackport.core.settings import PromotionSettings
 from stackport.release.promotion import PromotionEvidence, decide_promotion
+from stackport.release.registration import VARIANT_ARTIFACTS
 from stackport.serving.bento import BentoArchive
 from stackport.serving.container import (
     CONTAINER_ENGINES,
@@ -42,7 +42,7 @@ from stackport.serving.container import (
 )
 from stackport.serving.deployment import Deployment, usage
 from stackport.serving.local import record_path, stop
-from tests.helpers import free_port, tiny_onnx_model
+from tests.helpers import free_port, tiny_variants
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
@@ -56,17 +56,22 @@ def source_root():
     source_utils.set_custom_source_root(str(REPO_ROOT))
 
 
-def register_version(number: str, artifacts: dict, deployable: str, macro_f1: float) -> None:
-    """A model version holding ONNX artifacts and the metadata the training pipeline logs."""
+def register_version(number: str, variants: list, deployable: str, macro_f1: float) -> None:
+    """A model version holding the ONNX variants, with the metadata the training pipeline logs.
+
+    Only `deployable` is deployable; its test macro-F1 is `macro_f1`.
+    """
     model = Model(name=MODEL_NAME, version=number)
-    for name, onnx_model in artifacts.items():
+    recorded = {}
+    for onnx_model in variants:
+        name = VARIANT_ARTIFACTS[onnx_model.variant]
         artifact = save_artifact(onnx_model, name, materializer=OnnxModelMaterializer)
         link_artifact_to_model(artifact, model=model)
-    onnx = {
-        "deployable": deployable,
-        "deployable_test_metrics": {"macro_f1": macro_f1},
-        "deployable_quantization": "dynamic-int8" if deployable == "int8" else "fp32",
-    }
+        recorded[str(onnx_model.variant)] = {
+            "artifact": str(name),
+            "test_metrics": {"macro_f1": macro_f1 if onnx_model.variant == deployable else 0.0},
+        }
+    onnx = {"deployable": [deployable], "variants": recorded}
     log_metadata(
         {"onnx": onnx, "test_metrics": {"macro_f1": macro_f1 - 0.1}},
         model_name=MODEL_NAME,
@@ -76,16 +81,15 @@ def register_version(number: str, artifacts: dict, deployable: str, macro_f1: fl
 
 @pytest.fixture(scope="module")
 def registered(tiny_bert_path: Path, bbc_slice: pd.DataFrame, tmp_path_factory) -> str:
-    """Version 1 (fp32 deployable) in production; version 2 (int8 deployable) in no stage."""
+    """Version 1 (fp32 deployable) in production; version 2 (dynamic int8) in no stage."""
     label_names = sorted(bbc_slice["label"].unique())
-    fp32 = tiny_onnx_model(tiny_bert_path, label_names, tmp_path_factory.mktemp("fp32"))
-    int8 = quantize_onnx_model(fp32, tmp_path_factory.mktemp("int8"), QuantizationSettings())
+    variants = tiny_variants(tiny_bert_path, label_names, tmp_path_factory.mktemp("variants"))
     client = Client()
     client.create_model(name=MODEL_NAME)
     for _ in range(2):
         client.create_model_version(MODEL_NAME)  # named 1 and 2
-    register_version("1", {"onnx_model": fp32}, "fp32", 0.31)
-    register_version("2", {"onnx_model": fp32, "onnx_model_int8": int8}, "int8", 0.32)
+    register_version("1", variants, "fp32", 0.31)
+    register_version("2", variants, "dynamic-int8", 0.32)
     client.update_model_version(MODEL_NAME, "1", stage="production")
     return MODEL_NAME
 
@@ -141,11 +145,12 @@ def test_another_version_replaces_the_earlier_deployment(deployments, parameters
     with httpx.Client(base_url=second.url, timeout=30) as client:
         metadata = client.get("/metadata").json()
         response = client.post("/predict", json={"texts": [TEXT]})
-    assert (metadata["version"], metadata["quantization"]) == ("2", "dynamic-int8")
+    assert (metadata["version"], metadata["variant"]) == ("2", "dynamic-int8")
+    assert metadata["variants"] == {"dynamic-int8": {"macro_f1": 0.32}}  # only the deployable
     # The served ONNX model's own test metrics, not the PyTorch model's.
     assert metadata["metrics"] == {"macro_f1": 0.32}
     assert metadata["metrics_of"] == (
-        "the dynamic-int8 ONNX model being served, on the test split of its training run"
+        "the dynamic-int8 ONNX variant being served, on the test split of its training run"
     )
     assert response.status_code == 200
     assert response.json()[0]["label"] in metadata["labels"]

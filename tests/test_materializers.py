@@ -370,7 +370,7 @@ def test_onnx_model_metadata_and_summary(
     visualizations = materializer.save_visualizations(onnx_model)
 
     assert metadata["opset"] == onnx_model.opset
-    assert metadata["quantization"] == "fp32"
+    assert metadata["variant"] == "fp32"
     assert metadata["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
     assert metadata["outputs"] == ["logits"]
     assert metadata["size"] == Path(onnx_model.model_path).stat().st_size

@@ -14,18 +14,24 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 from materializers.quantization_report import QuantizationReportMaterializer
 from stackport.core.numerics import softmax
-from stackport.core.settings import DataSettings, QuantizationMode, QuantizationSettings
+from stackport.core.settings import DataSettings, OnnxVariant, QuantizationSettings
 from stackport.data.tokenization import tokenize_dataset
 from stackport.inference.onnx_model import OnnxModel
 from stackport.inference.predictor import OnnxPredictor
 from stackport.inference.words import split_words
-from stackport.onnx.export import OnnxParityError, check_parity, export_to_onnx
+from stackport.onnx.export import (
+    OnnxParityError,
+    check_parity,
+    export_to_onnx,
+    optimize_onnx_model,
+)
 from stackport.onnx.quantization import (
     QuantizationReport,
-    choose_deployable,
+    VariantGate,
     evaluate_onnx_model,
-    gate_quantized_model,
+    gate_variants,
     quantize_onnx_model,
+    variant_gate,
 )
 from stackport.tasks import inference_plugin, training_plugin
 from stackport.tasks.multilabel.infer import MultilabelPrediction, classify_multilabel
@@ -86,7 +92,7 @@ def test_export_writes_a_sealed_fp32_model(onnx_fp32: OnnxModel, label_names: li
         "tokenizer.json",
         "onnx_model.json",
     }
-    assert onnx_fp32.quantization is QuantizationMode.FP32
+    assert onnx_fp32.variant is OnnxVariant.FP32
     assert onnx_fp32.opset == 18
     assert onnx_fp32.inputs == ["input_ids", "attention_mask", "token_type_ids"]
     assert onnx_fp32.outputs == ["logits"]
@@ -155,7 +161,7 @@ def test_external_data_is_exported_sealed_and_quantized(
 
 
 def test_dynamic_int8_model_is_smaller_and_close(onnx_fp32, onnx_int8, texts):
-    assert onnx_int8.quantization is QuantizationMode.DYNAMIC_INT8
+    assert onnx_int8.variant is OnnxVariant.DYNAMIC_INT8
     assert onnx_int8.size_bytes < onnx_fp32.size_bytes
     ops = {node.op_type for node in onnx.load(str(onnx_int8.model_path)).graph.node}
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops
@@ -165,12 +171,14 @@ def test_dynamic_int8_model_is_smaller_and_close(onnx_fp32, onnx_int8, texts):
 
 
 def test_static_int8_keeps_sensitive_ops_in_float(onnx_fp32, texts, tmp_path):
-    settings = QuantizationSettings(mode="static-int8", calibration_samples=8)
-    model = quantize_onnx_model(onnx_fp32, tmp_path / "int8", settings, texts)
+    settings = QuantizationSettings(calibration_samples=8)
+    model = quantize_onnx_model(
+        onnx_fp32, tmp_path / "int8", settings, OnnxVariant.STATIC_INT8, texts
+    )
 
     graph = onnx.load(str(model.model_path)).graph
     producers = {output: node.op_type for node in graph.node for output in node.output}
-    assert model.quantization is QuantizationMode.STATIC_INT8
+    assert model.variant is OnnxVariant.STATIC_INT8
     assert "QuantizeLinear" in producers.values()
     for node in graph.node:
         if node.op_type in ("LayerNormalization", "Softmax", "Erf"):
@@ -178,31 +186,38 @@ def test_static_int8_keeps_sensitive_ops_in_float(onnx_fp32, texts, tmp_path):
     assert len(OnnxPredictor(model).predict(texts)) == len(texts)
 
 
-def test_gate_keeps_fp32_when_the_drop_is_too_large(onnx_fp32, onnx_int8, bbc_slice):
+def test_gate_refuses_an_int8_variant_whose_drop_is_too_large(onnx_fp32, onnx_int8, bbc_slice):
     """A negative max_metric_drop demands int8 beat fp32 by >1 macro-F1: impossible."""
     settings = QuantizationSettings(max_metric_drop=-1.0)
     validation, test = bbc_slice.head(20), bbc_slice.tail(20)
-    report = gate_quantized_model(onnx_fp32, onnx_int8, validation, test, settings)
+    report = gate_variants(onnx_fp32, [onnx_int8], validation, test, settings)
 
-    assert report.deployable == "fp32"
-    assert report.deployable_test_metrics == report.fp32_test_metrics
-    assert "exceeds max_metric_drop -1" in report.reason
-    assert "fp32 ONNX model stays the deployable one" in report.reason
+    assert report.deployable == [OnnxVariant.FP32]
+    int8 = report.gate(OnnxVariant.DYNAMIC_INT8)
+    assert not int8.deployable and "exceeds max_metric_drop -1" in int8.reason
     assert report.metric == "macro_f1"
-    assert report.metric_drop == pytest.approx(report.fp32_metric - report.int8_metric)
+    fp32 = report.gate(OnnxVariant.FP32)
+    assert int8.metric_drop == pytest.approx(fp32.validation_metric - int8.validation_metric)
+    assert "not deployable: dynamic-int8: validation macro_f1" in report.summary
 
 
 @pytest.mark.parametrize(
     ("fp32_metric", "int8_metric", "deployable"),
-    [(0.96, 0.958, "int8"), (0.96, 0.955, "int8"), (0.96, 0.954, "fp32"), (0.9, 0.95, "int8")],
+    [(0.96, 0.958, True), (0.96, 0.955, True), (0.96, 0.954, False), (0.9, 0.95, True)],
 )
-def test_gate_allows_drops_up_to_max_metric_drop(fp32_metric, int8_metric, deployable):
-    chosen, reason, drop = choose_deployable(
-        "macro_f1", fp32_metric, int8_metric, QuantizationSettings()
+def test_gate_allows_drops_up_to_max_metric_drop(onnx_int8, fp32_metric, int8_metric, deployable):
+    gate = variant_gate(
+        "macro_f1", fp32_metric, onnx_int8, int8_metric, {"macro_f1": 0.0}, QuantizationSettings()
     )
-    assert chosen == deployable
-    assert f"macro_f1: int8 {int8_metric:.4f} vs fp32 {fp32_metric:.4f}" in reason
-    assert drop == pytest.approx(fp32_metric - int8_metric)
+    assert gate.deployable is deployable
+    assert f"validation macro_f1 {int8_metric:.4f} vs fp32 {fp32_metric:.4f}" in gate.reason
+    assert gate.metric_drop == pytest.approx(fp32_metric - int8_metric)
+    assert gate.size_bytes == onnx_int8.size_bytes
+
+
+def test_fp32_graphs_are_deployable_whatever_their_drop(onnx_fp32):
+    gate = variant_gate("macro_f1", 0.9, onnx_fp32, 0.1, {}, QuantizationSettings())
+    assert gate.deployable and gate.reason.endswith("an fp32 graph")
 
 
 def test_gate_decides_on_validation_and_never_reads_the_test_split(
@@ -219,14 +234,28 @@ def test_gate_decides_on_validation_and_never_reads_the_test_split(
         return original(model, frame, split)
 
     monkeypatch.setattr("stackport.onnx.quantization.evaluate_onnx_model", spy)
-    report = gate_quantized_model(onnx_fp32, onnx_int8, validation, test, settings)
+    report = gate_variants(onnx_fp32, [onnx_int8], validation, test, settings)
     shuffled_labels = test.assign(label=test["label"].sample(frac=1, random_state=1).tolist())
-    other = gate_quantized_model(onnx_fp32, onnx_int8, validation, shuffled_labels, settings)
+    other = gate_variants(onnx_fp32, [onnx_int8], validation, shuffled_labels, settings)
 
-    assert (report.deployable, report.reason) == (other.deployable, other.reason)
-    assert report.fp32_metric == original(onnx_fp32, validation, "validation").metrics["macro_f1"]
-    assert report.fp32_test_metrics == original(onnx_fp32, test, "test").metrics
-    assert splits_read[:2] == ["validation", "validation"]
+    verdicts = [(gate.deployable, gate.reason) for gate in report.variants]
+    assert verdicts == [(gate.deployable, gate.reason) for gate in other.variants]
+    fp32 = report.gate(OnnxVariant.FP32)
+    assert (
+        fp32.validation_metric == original(onnx_fp32, validation, "validation").metrics["macro_f1"]
+    )
+    assert fp32.test_metrics == original(onnx_fp32, test, "test").metrics
+    assert splits_read[0] == "validation"
+
+
+def test_the_optimized_variant_is_fused_and_matches_pytorch(fine_tuned, onnx_fp32, texts, tmp_path):
+    optimized = optimize_onnx_model(onnx_fp32, fine_tuned.model.config, tmp_path / "opt", 2)
+
+    assert optimized.variant is OnnxVariant.FP32_OPTIMIZED
+    ops = {node.op_type for node in onnx.load(str(optimized.model_path)).graph.node}
+    assert {"SkipLayerNormalization"} & ops or {"Attention"} & ops, ops
+    assert check_parity(fine_tuned, optimized, texts, tolerance=1e-4) < 1e-4
+    assert OnnxModel.load(optimized.directory) == optimized
 
 
 # Multi-label classification and NER.
@@ -572,51 +601,64 @@ def test_gate_uses_the_task_metric(task, metric, request, tmp_path):
     int8 = quantize_onnx_model(fp32, tmp_path / "int8", QuantizationSettings())
 
     settings = QuantizationSettings(max_metric_drop=-1.0)
-    report = gate_quantized_model(fp32, int8, frame, frame, settings)
+    report = gate_variants(fp32, [int8], frame, frame, settings)
 
     assert report.metric == metric
-    assert report.deployable == "fp32"
-    assert (
-        f"{metric}: int8 {report.int8_metric:.4f} vs fp32 {report.fp32_metric:.4f}" in report.reason
-    )
-    assert report.fp32_metric == evaluate_onnx_model(fp32, frame, "validation").metrics[metric]
+    assert report.deployable == [OnnxVariant.FP32]
+    gate = report.gate(OnnxVariant.DYNAMIC_INT8)
+    assert f"validation {metric} {gate.validation_metric:.4f} vs fp32" in gate.reason
+    fp32_metric = report.gate(OnnxVariant.FP32).validation_metric
+    assert fp32_metric == evaluate_onnx_model(fp32, frame, "validation").metrics[metric]
 
 
 def test_static_int8_ner_model_tags_every_sentence(ner_onnx, ner_frame, tmp_path):
-    settings = QuantizationSettings(mode="static-int8", calibration_samples=8)
-    model = quantize_onnx_model(ner_onnx, tmp_path / "int8", settings, ner_frame["text"].tolist())
+    settings = QuantizationSettings(calibration_samples=8)
+    texts = ner_frame["text"].tolist()
+    model = quantize_onnx_model(
+        ner_onnx, tmp_path / "int8", settings, OnnxVariant.STATIC_INT8, texts
+    )
 
-    assert model.quantization is QuantizationMode.STATIC_INT8
+    assert model.variant is OnnxVariant.STATIC_INT8
     predictions = OnnxPredictor(model).predict(ner_frame["text"][:8].tolist())
     assert [type(prediction) for prediction in predictions] == [EntityPrediction] * 8
 
 
 def test_quantization_report_round_trips_with_an_html_page(tmp_path):
+    def gate(variant, metric, drop, deployable, reason, test):
+        return VariantGate(
+            variant=variant,
+            validation_metric=metric,
+            metric_drop=drop,
+            deployable=deployable,
+            reason=reason,
+            size_bytes=23_000_000,
+            test_metrics={"entity_f1": test},
+        )
+
     report = QuantizationReport(
-        mode=QuantizationMode.DYNAMIC_INT8,
-        per_channel=False,
-        weight_type="QInt8",
         metric="entity_f1",
-        fp32_metric=0.81,
-        int8_metric=0.79,
-        metric_drop=0.02,
         max_metric_drop=0.005,
-        deployable="fp32",
-        reason="int8 entity_f1 0.7900 vs fp32 0.8100 (drop +0.0200) exceeds <max>",
-        fp32_size_bytes=90_000_000,
-        int8_size_bytes=23_000_000,
-        fp32_test_metrics={"entity_f1": 0.8},
-        int8_test_metrics={"entity_f1": 0.78},
+        per_channel=True,
+        weight_type="QInt8",
+        variants=[
+            gate(OnnxVariant.FP32, 0.81, 0.0, True, "an fp32 graph", 0.8),
+            gate(OnnxVariant.DYNAMIC_INT8, 0.79, 0.02, False, "drop exceeds <max>", 0.78),
+        ],
     )
 
     loaded = materializer_round_trip(QuantizationReportMaterializer, report, tmp_path)
 
-    assert loaded == report
+    assert loaded == report and loaded.deployable == [OnnxVariant.FP32]
     page = (tmp_path / "artifact" / "quantization.html").read_text()
-    assert '<span class="fp32">fp32</span>' in page
-    assert "<th>validation entity_f1 (decides)</th><th>test entity_f1 (reported)</th>" in page
-    assert "<td>onnx dynamic-int8</td><td>0.7900</td><td>0.7800</td><td>23.0</td>" in page
+    assert "<h2>ONNX variants: deployable fp32</h2>" in page
+    assert (
+        "<th>validation entity_f1 (decides)</th><th>drop</th><th>test entity_f1 (reported)" in page
+    )
+    assert (
+        "<td>dynamic-int8</td><td>0.7900</td><td>+0.0200</td><td>0.7800</td><td>23.0</td>" in page
+    )
     assert "&lt;max&gt;" in page
     metadata = QuantizationReportMaterializer(str(tmp_path / "artifact")).extract_metadata(report)
-    assert metadata["int8_validation_entity_f1"] == 0.79
-    assert metadata["int8_test_entity_f1"] == 0.78
+    assert metadata["dynamic-int8_validation_entity_f1"] == 0.79
+    assert metadata["dynamic-int8_test_entity_f1"] == 0.78
+    assert metadata["deployable"] == ["fp32"]

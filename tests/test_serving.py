@@ -146,11 +146,10 @@ def bento(task: str, onnx_model: OnnxModel, bentoml_home: Path, tmp_path_factory
     service = ServiceSettings.model_validate({"limits": LIMITS})
     config = {"parameters": {"service": service.model_dump()}}
     return build_bento_archive(
-        onnx_model,
+        [onnx_model],
         MODEL_NAMES[task],
         VERSION,
-        METRICS[task],
-        "the fp32 ONNX model being served, on the test split of its training run",
+        {"fp32": METRICS[task]},
         config,
         bentoml_home,
         tmp_path_factory.mktemp(f"bento-{task}"),
@@ -172,11 +171,10 @@ def test_equal_content_builds_once_under_the_same_tag(
     service = ServiceSettings.model_validate({"limits": LIMITS})
     config = {"parameters": {"service": service.model_dump()}}
     again = build_bento_archive(
-        onnx_model,
+        [onnx_model],
         "Tiny BBC",
         "7",
-        {"macro_f1": 0.25},
-        "the fp32 ONNX model being served, on the test split of its training run",
+        {"fp32": {"macro_f1": 0.25}},
         config,
         bentoml_home,
         tmp_path,
@@ -282,7 +280,7 @@ def test_service_is_ready_only_once_the_session_is_loaded(bento, bentoml_home):
         print(service.__is_ready__(), service.__is_alive__())
         opened.set()
         service._loaded.wait(30)
-        print(service.__is_ready__(), service.metadata().quantization)
+        print(service.__is_ready__(), service.metadata().variant)
         """,
     )
     assert output.splitlines() == ["False True", "True fp32"]
@@ -379,8 +377,11 @@ def test_probes_and_metadata(task, client, onnx_model):
         "labels": onnx_model.label_names,
         "thresholds": thresholds,
         "metrics": METRICS[task],
-        "metrics_of": "the fp32 ONNX model being served, on the test split of its training run",
-        "quantization": "fp32",
+        "metrics_of": "the fp32 ONNX variant being served, on the test split of its training run",
+        "variant": "fp32",
+        "runtime": metadata["runtime"],
+        "variants": {"fp32": METRICS[task]},
+        "warmup_ms": metadata["warmup_ms"],
         "max_length": 64,
         "max_windows": 1,
         "bentoml_model": metadata["bentoml_model"],

@@ -7,6 +7,7 @@ import pytest
 from zenml.client import Client
 from zenml.utils import source_utils
 
+from stackport.core.settings import OnnxVariant
 from stackport.tasks import inference_plugin
 from stackport.training.model import FineTunedModel
 from tests.helpers import NER_SENTENCES, invoke, multilabel_titles, tiny_config
@@ -100,8 +101,10 @@ def test_ner_run_completes_and_registers_the_model(ner_run):
     assert onnx_model.task == "ner" and inference_plugin(onnx_model.task).word_level
     quantization_report = version.get_artifact("quantization_report").load()
     assert quantization_report.metric == "entity_f1"
-    assert "validation entity_f1: int8" in summary["onnx"]["reason"]
-    assert set(summary["benchmark"]) == {"pytorch_fp32", "onnx_fp32", "onnx_int8"}
+    assert "dynamic-int8: validation entity_f1" in summary["onnx"]["summary"] or (
+        "dynamic-int8" in summary["onnx"]["deployable"]
+    )
+    assert set(summary["benchmark"]) == {"pytorch_fp32", *(f"onnx_{v}" for v in OnnxVariant)}
     for figures in summary["benchmark"].values():
         assert 0.0 <= figures["entity_f1"] <= 1.0
     assert version.run_metadata["benchmark"] == summary["benchmark"]

@@ -20,6 +20,8 @@ import yaml
 from zenml.client import Client
 from zenml.utils import source_utils
 
+from stackport.core.settings import OnnxVariant
+from stackport.release.registration import VARIANT_ARTIFACTS
 from tests.helpers import invoke, tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -182,37 +184,39 @@ def test_training_run_completes_and_writes_the_summary(trained):
     assert f"Model: tiny-bbc version {summary['model']['version']}" in result.output
 
 
-def test_summary_names_the_onnx_models_and_the_benchmark(trained):
+def test_summary_names_the_onnx_variants_and_the_benchmark(trained):
     _, summary = trained
     onnx = summary["onnx"]
-    assert onnx["fp32"] == summary["artifacts"]["onnx_model"]
-    assert onnx["int8"] == summary["artifacts"]["onnx_model_int8"]
-    assert onnx["deployable"] in {"fp32", "int8"}
-    assert "max_metric_drop 0.005" in onnx["reason"]
-    assert set(summary["benchmark"]) == {"pytorch_fp32", "onnx_fp32", "onnx_int8"}
+    assert list(onnx["variants"]) == [str(variant) for variant in OnnxVariant]
+    for variant, artifact in VARIANT_ARTIFACTS.items():
+        assert onnx["variants"][variant]["uri"] == summary["artifacts"][artifact]
+    assert {"fp32", "fp32-optimized"} <= set(onnx["deployable"])
+    assert onnx["summary"].startswith("deployable: fp32, fp32-optimized")
+    assert set(summary["benchmark"]) == {"pytorch_fp32", *(f"onnx_{v}" for v in OnnxVariant)}
     for figures in summary["benchmark"].values():
         assert figures["latency_ms_p95"] >= figures["latency_ms_p50"] > 0
         assert figures["throughput"] > 0
 
 
-def test_model_version_carries_the_onnx_models_and_the_benchmark(trained):
+def test_model_version_carries_the_onnx_variants_and_the_benchmark(trained):
     _, summary = trained
     version = Client().get_model_version("tiny-bbc", summary["model"]["version"])
-    fp32 = version.get_model_artifact("onnx_model")
-    int8 = version.get_model_artifact("onnx_model_int8")
-    assert fp32.uri == summary["onnx"]["fp32"]
-    assert int8.uri == summary["onnx"]["int8"]
-    quantization_report = version.get_artifact("quantization_report").load()
-    assert quantization_report.deployable == summary["onnx"]["deployable"]
-    assert version.get_artifact("benchmark_report").load().figures() == summary["benchmark"]
     metadata = version.run_metadata
+    for variant, artifact in VARIANT_ARTIFACTS.items():
+        stored = version.get_model_artifact(artifact)
+        assert stored.uri == summary["onnx"]["variants"][variant]["uri"]
+        assert stored.load().variant == variant
+        recorded = metadata["onnx"]["variants"][variant]
+        assert recorded["sha256"] == stored.run_metadata["sha256"]
+        assert recorded["test_metrics"] == summary["onnx"]["variants"][variant]["test_metrics"]
+    quantization_report = version.get_artifact("quantization_report").load()
+    assert [str(v) for v in quantization_report.deployable] == summary["onnx"]["deployable"]
     assert metadata["onnx"]["deployable"] == summary["onnx"]["deployable"]
-    assert metadata["onnx"]["reason"] == summary["onnx"]["reason"]
-    assert metadata["onnx"]["fp32_sha256"] == fp32.run_metadata["sha256"]
-    assert metadata["onnx"]["int8_mode"] == "dynamic-int8"
+    assert version.get_artifact("benchmark_report").load().figures() == summary["benchmark"]
     assert metadata["benchmark"] == summary["benchmark"]
-    assert fp32.run_metadata["parity_max_logit_difference"] <= 1e-4
-    assert int8.load().quantization == "dynamic-int8"
+    for artifact in ("onnx_model", "onnx_model_optimized"):
+        parity = version.get_model_artifact(artifact).run_metadata["parity_max_logit_difference"]
+        assert parity <= 1e-4
 
 
 def test_model_version_carries_metrics_and_the_model_artifact(trained):

@@ -259,17 +259,32 @@ class PromotionSettings(StrictSettings):
 # ---------------------------------------------------------------- training: ONNX
 
 
-class QuantizationMode(StrEnum):
-    """How the weights of an ONNX model are stored and computed."""
+class OnnxVariant(StrEnum):
+    """The forms of a model's ONNX graph the training pipeline builds.
+
+    Every variant that keeps the fp32 model's accuracy is deployable; a bento carries them all
+    and serves the one that is fastest on the machine it runs on (`service.runtime`).
+    """
 
     FP32 = "fp32"
+    """As exported by Optimum (ONNX Runtime fuses some ops when it loads it)."""
+    FP32_OPTIMIZED = "fp32-optimized"
+    """fp32 with ONNX Runtime's transformer fusions applied ahead of time (`ORTOptimizer`)."""
     DYNAMIC_INT8 = "dynamic-int8"
+    """Int8 weights; activations quantized on the fly, one scale per batch."""
     STATIC_INT8 = "static-int8"
+    """Int8 weights and activations (QDQ), activation ranges calibrated on training texts."""
 
 
 class ExportSettings(StrictSettings):
     """How to export the fine-tuned model to ONNX and how closely it must match PyTorch."""
 
+    optimization_level: Literal[1, 2] = Field(
+        2,
+        description="ONNX Runtime transformer optimizations of the `fp32-optimized` variant "
+        "(`ORTOptimizer`): 1 basic and extended graph fusions, 2 also the transformer ones "
+        "(attention, layer norm, GELU).",
+    )
     opset: int | None = Field(
         None, ge=14, description="ONNX opset; null: Optimum's default for the architecture."
     )
@@ -299,13 +314,13 @@ ACCURACY_SENSITIVE_OP_TYPES = (
 
 
 class QuantizationSettings(StrictSettings):
-    """How to quantize the fp32 ONNX model to int8, and how much accuracy it may lose."""
+    """How to quantize the fp32 ONNX model to int8 (both variants), and how much they may lose."""
 
-    mode: Literal[QuantizationMode.DYNAMIC_INT8, QuantizationMode.STATIC_INT8] = Field(
-        QuantizationMode.DYNAMIC_INT8,
-        description="`dynamic-int8`, or `static-int8` calibrated on training texts.",
+    per_channel: bool = Field(
+        True,
+        description="One scale per output channel of each weight (on the default data it "
+        "keeps a third more of the fp32 accuracy than one scale per tensor; docs/onnx.md).",
     )
-    per_channel: bool = Field(False, description="One scale per output channel of each weight.")
     weight_type: Literal["QInt8", "QUInt8"] = Field(
         "QInt8", description="`QInt8` or `QUInt8` weights."
     )
@@ -321,7 +336,7 @@ class QuantizationSettings(StrictSettings):
         ge=-1,
         le=1,
         description="Largest drop (absolute) of the task's validation metric (macro_f1; "
-        "entity_f1 for ner) that still deploys the int8 model.",
+        "entity_f1 for ner) from fp32 that still makes an int8 variant deployable.",
     )
 
 
@@ -373,9 +388,18 @@ class RequestLimits(StrictSettings):
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Bytes of the request body.")
 
 
-class ServiceSettings(StrictSettings):
-    """How the service runs: processes, ONNX Runtime threads, batching and request limits."""
+RuntimeChoice = Literal["auto", "fp32", "fp32-optimized", "dynamic-int8", "static-int8"]
 
+
+class ServiceSettings(StrictSettings):
+    """How the service runs: its ONNX variant, processes, threads, batching and limits."""
+
+    runtime: RuntimeChoice = Field(
+        "auto",
+        description="The ONNX variant served: `auto` times every deployable variant of the "
+        "bento on warm-up batches at start-up and serves the fastest; a variant's name pins "
+        "it (it must be deployable).",
+    )
     workers: int = Field(2, ge=1, description="Server processes, each with its own session.")
     threads: int | None = Field(
         None, ge=1, description="ONNX Runtime intra-op threads per worker; null: cores / workers."

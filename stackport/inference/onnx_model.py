@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackport.core.settings import QuantizationMode
+from stackport.core.settings import OnnxVariant
 
 MODEL_FILENAME = "model.onnx"
 TOKENIZER_FILENAME = "tokenizer.json"
@@ -35,7 +35,7 @@ class OnnxModel:
         label_names: Label names in the order of the model's output logits.
         max_length: Texts are truncated to this many tokens, as in training.
         opset: The ONNX opset of the graph's default domain.
-        quantization: fp32, dynamic-int8 or static-int8.
+        variant: fp32, fp32-optimized, dynamic-int8 or static-int8 (`OnnxVariant`).
         inputs: Names of the graph's inputs, e.g. `input_ids`, `attention_mask`.
         outputs: Names of the graph's outputs, e.g. `logits`.
         file_sha256: sha256 of every file of the model but the manifest, by file name.
@@ -50,7 +50,7 @@ class OnnxModel:
     label_names: list[str]
     max_length: int
     opset: int
-    quantization: QuantizationMode
+    variant: OnnxVariant
     inputs: list[str]
     outputs: list[str]
     file_sha256: dict[str, str]
@@ -84,7 +84,7 @@ class OnnxModel:
             "label_names": self.label_names,
             "max_length": self.max_length,
             "opset": self.opset,
-            "quantization": str(self.quantization),
+            "variant": str(self.variant),
             "inputs": self.inputs,
             "outputs": self.outputs,
             "file_sha256": self.file_sha256,
@@ -115,7 +115,7 @@ class OnnxModel:
             label_names=manifest["label_names"],
             max_length=manifest["max_length"],
             opset=manifest["opset"],
-            quantization=QuantizationMode(manifest["quantization"]),
+            variant=OnnxVariant(manifest["variant"]),
             inputs=manifest["inputs"],
             outputs=manifest["outputs"],
             file_sha256=manifest["file_sha256"],

@@ -1,6 +1,6 @@
 """Latency, throughput, accuracy and size of a model's runtimes on real test texts.
 
-Each runtime (PyTorch fp32, ONNX fp32, ONNX int8) turns texts into predictions end to end:
+Each runtime (PyTorch fp32, and every ONNX variant) turns texts into predictions end to end:
 tokenization (truncation to `max_length`, or windows of it; dynamic padding to the longest
 row of the batch), the forward pass and the task's post-processing
 (`stackport.inference.predictor.post_process`), and
@@ -41,7 +41,7 @@ class RuntimeBenchmark(BaseModel):
     """The figures of one runtime.
 
     Attributes:
-        runtime: `pytorch_fp32`, `onnx_fp32` or `onnx_int8`.
+        runtime: `pytorch_fp32`, or `onnx_<variant>` (`onnx_fp32`, `onnx_dynamic-int8`, ...).
         latency_ms_p50: Median time to predict one text (batch 1).
         latency_ms_p95: 95th percentile of the same.
         batch_latency_ms_p50: Median time to predict one batch of `batch_size` texts.
@@ -213,17 +213,13 @@ def onnx_runtime(name: str, model: OnnxModel, threads: int) -> Runtime:
 
 
 def model_runtimes(
-    model: FineTunedModel,
-    onnx_fp32: OnnxModel,
-    onnx_int8: OnnxModel,
-    settings: BenchmarkSettings,
+    model: FineTunedModel, variants: Sequence[OnnxModel], settings: BenchmarkSettings
 ) -> list[Runtime]:
-    """PyTorch fp32, ONNX fp32 and ONNX int8, each with `settings.threads` threads."""
+    """PyTorch fp32 and every ONNX variant (`onnx_<variant>`), each on `settings.threads`."""
     threads = settings.threads or available_cores()
     return [
-        pytorch_runtime(model, onnx_fp32, threads),
-        onnx_runtime("onnx_fp32", onnx_fp32, threads),
-        onnx_runtime("onnx_int8", onnx_int8, threads),
+        pytorch_runtime(model, variants[0], threads),
+        *(onnx_runtime(f"onnx_{variant.variant}", variant, threads) for variant in variants),
     ]
 
 

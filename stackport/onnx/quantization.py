@@ -7,7 +7,6 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 from onnxruntime.quantization import (
@@ -20,7 +19,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 from pydantic import BaseModel
 
-from stackport.core.settings import QuantizationMode, QuantizationSettings
+from stackport.core.settings import OnnxVariant, QuantizationSettings
 from stackport.evaluation.report import EvaluationReport
 from stackport.inference.onnx_model import MODEL_FILENAME, TOKENIZER_FILENAME, OnnxModel
 from stackport.inference.predictor import OnnxPredictor, batches
@@ -31,48 +30,65 @@ EVALUATION_BATCH_SIZE = 32
 CALIBRATION_BATCH_SIZE = 16
 
 
-class QuantizationReport(BaseModel):
-    """How the int8 model compares to the fp32 one, and which of the two is deployable.
-
-    The gate decides on the validation split; the test split only reports (the figures a user
-    sees for the deployable model, e.g. in the service's `/metadata`).
+class VariantGate(BaseModel):
+    """One ONNX variant against the fp32 model: its accuracy, size and whether it deploys.
 
     Attributes:
-        mode: The int8 model's quantization mode.
-        per_channel: Whether weights were quantized per channel.
-        weight_type: `QInt8` or `QUInt8`.
-        metric: The gate's metric: the task's selection metric.
-        fp32_metric: The fp32 ONNX model's metric on the validation split.
-        int8_metric: The int8 ONNX model's metric on the validation split.
-        metric_drop: `fp32_metric - int8_metric`.
-        max_metric_drop: The largest drop allowed.
-        deployable: `int8` when the drop is within `max_metric_drop`, else `fp32`.
+        variant: The variant.
+        validation_metric: The task's metric on the validation split (what decides).
+        metric_drop: The fp32 model's validation metric minus this variant's.
+        deployable: Whether the drop is within `max_metric_drop` (fp32 always is).
         reason: Why, in one sentence.
-        fp32_size_bytes: Size of the fp32 graph.
-        int8_size_bytes: Size of the int8 graph.
-        fp32_test_metrics: Every test metric of the fp32 ONNX model.
-        int8_test_metrics: Every test metric of the int8 ONNX model.
+        size_bytes: Size of the graph and its external data.
+        test_metrics: Every test metric of the variant (reported, never used to decide).
     """
 
-    mode: QuantizationMode
+    variant: OnnxVariant
+    validation_metric: float
+    metric_drop: float
+    deployable: bool
+    reason: str
+    size_bytes: int
+    test_metrics: dict[str, float]
+
+
+class QuantizationReport(BaseModel):
+    """Every ONNX variant against the fp32 model, and which of them are deployable.
+
+    The gate decides on the validation split; the test split only reports (the figures the
+    service's `/metadata` answers for the variant it serves).
+
+    Attributes:
+        metric: The gate's metric: the task's selection metric.
+        max_metric_drop: The largest drop allowed.
+        per_channel: Whether int8 weights were quantized per channel.
+        weight_type: `QInt8` or `QUInt8`.
+        variants: The gate's verdict on each variant, fp32 first.
+    """
+
+    metric: str
+    max_metric_drop: float
     per_channel: bool
     weight_type: str
-    metric: str
-    fp32_metric: float
-    int8_metric: float
-    metric_drop: float
-    max_metric_drop: float
-    deployable: Literal["fp32", "int8"]
-    reason: str
-    fp32_size_bytes: int
-    int8_size_bytes: int
-    fp32_test_metrics: dict[str, float]
-    int8_test_metrics: dict[str, float]
+    variants: list[VariantGate]
 
     @property
-    def deployable_test_metrics(self) -> dict[str, float]:
-        """The test metrics of the deployable ONNX model."""
-        return self.int8_test_metrics if self.deployable == "int8" else self.fp32_test_metrics
+    def deployable(self) -> list[OnnxVariant]:
+        """The variants that may be served."""
+        return [gate.variant for gate in self.variants if gate.deployable]
+
+    def gate(self, variant: OnnxVariant) -> VariantGate:
+        """The verdict on one variant."""
+        return next(gate for gate in self.variants if gate.variant == variant)
+
+    @property
+    def summary(self) -> str:
+        """The deployable variants and why the others are not, in one line."""
+        refused = [
+            f"{gate.variant}: {gate.reason}" for gate in self.variants if not gate.deployable
+        ]
+        line = f"deployable: {', '.join(self.deployable)}"
+        return f"{line}; not deployable: {'; '.join(refused)}" if refused else line
 
 
 class TextCalibrationReader(CalibrationDataReader):
@@ -128,9 +144,9 @@ def _quantize_static(
 
 
 Quantizer = Callable[[OnnxModel, Path, QuantizationSettings, Sequence[str]], None]
-QUANTIZERS: dict[QuantizationMode, Quantizer] = {
-    QuantizationMode.DYNAMIC_INT8: _quantize_dynamic,
-    QuantizationMode.STATIC_INT8: _quantize_static,
+QUANTIZERS: dict[OnnxVariant, Quantizer] = {
+    OnnxVariant.DYNAMIC_INT8: _quantize_dynamic,
+    OnnxVariant.STATIC_INT8: _quantize_static,
 }
 
 
@@ -150,32 +166,37 @@ def quantize_onnx_model(
     model: OnnxModel,
     directory: Path,
     settings: QuantizationSettings,
+    variant: OnnxVariant = OnnxVariant.DYNAMIC_INT8,
     calibration_texts: Sequence[str] = (),
 ) -> OnnxModel:
     """Quantize an fp32 ONNX model to int8 with ONNX Runtime.
 
     Args:
-        model: The fp32 model (as exported, not optimized by ORTOptimizer).
+        model: The fp32 model (as exported: ONNX Runtime's quantizer does not read every op
+            of the `fp32-optimized` graph).
         directory: A local directory (created if missing) that receives the int8 model's files.
-        settings: Mode, per-channel, weight type and static-quantization options.
+        settings: Per-channel, weight type and static-quantization options.
+        variant: `dynamic-int8` or `static-int8`.
         calibration_texts: Training texts (NER: word lists) for static quantization; the first
             `settings.calibration_samples` are used.
 
     Returns:
-        The int8 model, with the fp32 model's tokenizer, labels, thresholds and word split.
+        The int8 model, with the fp32 model's tokenizer, labels, thresholds and windows.
     """
-    if settings.mode is QuantizationMode.STATIC_INT8 and not calibration_texts:
+    if variant not in QUANTIZERS:
+        raise ValueError(f"{variant} is not an int8 variant: {', '.join(QUANTIZERS)} are.")
+    if variant is OnnxVariant.STATIC_INT8 and not calibration_texts:
         raise ValueError("Static quantization needs calibration texts.")
     directory.mkdir(parents=True, exist_ok=True)
     with _root_logger_level(logging.WARNING):  # ONNX Runtime logs a line per tensor at INFO
-        QUANTIZERS[settings.mode](model, directory / MODEL_FILENAME, settings, calibration_texts)
+        QUANTIZERS[variant](model, directory / MODEL_FILENAME, settings, calibration_texts)
     shutil.copyfile(model.tokenizer_path, directory / TOKENIZER_FILENAME)
     return seal_onnx_model(
         directory,
         model.task,
         model.label_names,
         model.max_length,
-        settings.mode,
+        variant,
         thresholds=model.thresholds,
         max_windows=model.max_windows,
     )
@@ -187,57 +208,71 @@ def evaluate_onnx_model(model: OnnxModel, frame: pd.DataFrame, split: str) -> Ev
         frame["text"].tolist(), EVALUATION_BATCH_SIZE
     )
     return training_plugin(model.task).report_predictions(
-        f"onnx-{model.quantization}", split, frame, model.label_names, predictions
+        f"onnx-{model.variant}", split, frame, model.label_names, predictions
     )
 
 
-def choose_deployable(
-    metric: str, fp32_metric: float, int8_metric: float, settings: QuantizationSettings
-) -> tuple[Literal["fp32", "int8"], str, float]:
-    """Deploy the int8 model unless `metric` drops more than `settings.max_metric_drop`.
+def variant_gate(
+    metric: str,
+    fp32_metric: float,
+    model: OnnxModel,
+    validation_metric: float,
+    test_metrics: dict[str, float],
+    settings: QuantizationSettings,
+) -> VariantGate:
+    """The verdict on a variant: deployable unless `metric` drops more than allowed.
 
-    Returns:
-        The deployable model, why (one sentence), and the drop.
+    fp32 is the reference and always deployable; so is `fp32-optimized`, whose logits the
+    export's parity check holds to fp32's.
     """
-    drop = round(fp32_metric - int8_metric, 10)  # 0.96 - 0.955 is 0.005 for the gate
+    drop = round(fp32_metric - validation_metric, 10)  # 0.96 - 0.955 is 0.005 for the gate
     comparison = (
-        f"validation {metric}: int8 {int8_metric:.4f} vs fp32 {fp32_metric:.4f} (drop {drop:+.4f})"
+        f"validation {metric} {validation_metric:.4f} vs fp32 {fp32_metric:.4f} (drop {drop:+.4f})"
     )
-    if drop > settings.max_metric_drop:
-        return (
-            "fp32",
-            f"{comparison} exceeds max_metric_drop {settings.max_metric_drop:g}: "
-            "the fp32 ONNX model stays the deployable one",
-            drop,
-        )
-    return "int8", f"{comparison} is within max_metric_drop {settings.max_metric_drop:g}", drop
+    if model.variant in (OnnxVariant.FP32, OnnxVariant.FP32_OPTIMIZED):
+        deployable, reason = True, f"{comparison}; an fp32 graph"
+    elif drop > settings.max_metric_drop:
+        deployable = False
+        reason = f"{comparison} exceeds max_metric_drop {settings.max_metric_drop:g}"
+    else:
+        deployable = True
+        reason = f"{comparison} is within max_metric_drop {settings.max_metric_drop:g}"
+    return VariantGate(
+        variant=model.variant,
+        validation_metric=validation_metric,
+        metric_drop=drop,
+        deployable=deployable,
+        reason=reason,
+        size_bytes=model.size_bytes,
+        test_metrics=test_metrics,
+    )
 
 
-def gate_quantized_model(
+def gate_variants(
     fp32_model: OnnxModel,
-    int8_model: OnnxModel,
+    variants: Sequence[OnnxModel],
     validation_set: pd.DataFrame,
     test_set: pd.DataFrame,
     settings: QuantizationSettings,
 ) -> QuantizationReport:
-    """Choose the deployable model by the task's metric on validation; report both on test."""
+    """Judge every variant against fp32 on validation by the task's metric; report on test."""
     metric = training_plugin(fp32_model.task).selection_metric
     fp32_metric = evaluate_onnx_model(fp32_model, validation_set, "validation").metrics[metric]
-    int8_metric = evaluate_onnx_model(int8_model, validation_set, "validation").metrics[metric]
-    deployable, reason, drop = choose_deployable(metric, fp32_metric, int8_metric, settings)
+    gates = []
+    for model in [fp32_model, *variants]:
+        validation_metric = (
+            fp32_metric
+            if model is fp32_model
+            else evaluate_onnx_model(model, validation_set, "validation").metrics[metric]
+        )
+        test_metrics = evaluate_onnx_model(model, test_set, "test").metrics
+        gates.append(
+            variant_gate(metric, fp32_metric, model, validation_metric, test_metrics, settings)
+        )
     return QuantizationReport(
-        mode=int8_model.quantization,
+        metric=metric,
+        max_metric_drop=settings.max_metric_drop,
         per_channel=settings.per_channel,
         weight_type=settings.weight_type,
-        metric=metric,
-        fp32_metric=fp32_metric,
-        int8_metric=int8_metric,
-        metric_drop=drop,
-        max_metric_drop=settings.max_metric_drop,
-        deployable=deployable,
-        reason=reason,
-        fp32_size_bytes=fp32_model.size_bytes,
-        int8_size_bytes=int8_model.size_bytes,
-        fp32_test_metrics=evaluate_onnx_model(fp32_model, test_set, "test").metrics,
-        int8_test_metrics=evaluate_onnx_model(int8_model, test_set, "test").metrics,
+        variants=gates,
     )

@@ -1,8 +1,8 @@
 """What a model version records in the Model Control Plane, and how deployment reads it back.
 
 `register_model` logs `version_metadata` on the version and links the run's artifacts to it;
-the deployment reads the deployable ONNX model's artifact name and its own test metrics back
-with `deployable_onnx`. Writing and reading the layout in one module keeps them in step.
+the deployment reads the deployable ONNX variants' artifact names and their own test metrics
+back with `deployable_variants`. Writing and reading the layout in one module keeps them in step.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from stackport.core.names import Artifact
-from stackport.core.settings import DataSettings, ModelSettings
+from stackport.core.settings import DataSettings, ModelSettings, OnnxVariant
 from stackport.data.bundled import BUNDLED, bundled_name
 from stackport.evaluation.report import EvaluationReport
 from stackport.inference.onnx_model import MODEL_FILENAME, OnnxModel
@@ -22,9 +22,14 @@ from stackport.onnx.benchmark import BenchmarkReport
 from stackport.onnx.quantization import QuantizationReport
 from stackport.training.model import FineTunedModel
 
-# The model version's metadata key that says which ONNX model is deployable.
+# The model version's metadata key that records its ONNX variants and which are deployable.
 ONNX_KEY = "onnx"
-DEPLOYABLE_ARTIFACTS = {"fp32": Artifact.ONNX_MODEL, "int8": Artifact.ONNX_MODEL_INT8}
+VARIANT_ARTIFACTS = {
+    OnnxVariant.FP32: Artifact.ONNX_MODEL,
+    OnnxVariant.FP32_OPTIMIZED: Artifact.ONNX_MODEL_OPTIMIZED,
+    OnnxVariant.DYNAMIC_INT8: Artifact.ONNX_MODEL_INT8,
+    OnnxVariant.STATIC_INT8: Artifact.ONNX_MODEL_STATIC_INT8,
+}
 
 
 DEFAULT_TAGS = ["stackport"]
@@ -68,32 +73,29 @@ def model_identity(data: DataSettings, model: ModelSettings) -> ModelIdentity:
     )
 
 
-class DeployableOnnx(BaseModel):
-    """The deployable ONNX model of a version, as its metadata records it.
+class DeployableVariant(BaseModel):
+    """A deployable ONNX variant of a version, as its metadata records it.
 
     Attributes:
-        artifact: The name of its artifact (`onnx_model` or `onnx_model_int8`).
+        variant: The variant.
+        artifact: The name of its artifact (`VARIANT_ARTIFACTS`).
         metrics: Its own test metrics (not the PyTorch model's).
-        metrics_of: Which model and split the metrics are of, in words.
     """
 
+    variant: OnnxVariant
     artifact: str
     metrics: dict[str, float]
-    metrics_of: str
 
 
 def version_metadata(
     model: FineTunedModel,
     model_evaluation: EvaluationReport,
     baseline_evaluation: EvaluationReport,
-    onnx_model: OnnxModel,
-    onnx_model_int8: OnnxModel,
+    variants: list[OnnxModel],
     quantization_report: QuantizationReport,
     benchmark_report: BenchmarkReport,
 ) -> dict[str, Any]:
-    """The metadata of a new model version: test metrics, labels, the ONNX models, benchmark."""
-    deployable = quantization_report.deployable
-    deployable_model = onnx_model_int8 if deployable == "int8" else onnx_model
+    """The metadata of a new model version: test metrics, labels, the ONNX variants, benchmark."""
     return {
         "test_metrics": model_evaluation.metrics,
         "baseline_test_metrics": baseline_evaluation.metrics,
@@ -103,27 +105,33 @@ def version_metadata(
         "labels": model.label_names,
         "task": model.task,
         ONNX_KEY: {
-            "deployable": deployable,
-            "reason": quantization_report.reason,
-            "deployable_test_metrics": quantization_report.deployable_test_metrics,
-            "deployable_quantization": str(deployable_model.quantization),
-            "opset": onnx_model.opset,
-            "int8_mode": str(onnx_model_int8.quantization),
-            "fp32_sha256": onnx_model.file_sha256[MODEL_FILENAME],
-            "int8_sha256": onnx_model_int8.file_sha256[MODEL_FILENAME],
+            "deployable": [str(variant) for variant in quantization_report.deployable],
+            "summary": quantization_report.summary,
+            "opset": variants[0].opset,
+            "variants": {
+                str(onnx_model.variant): {
+                    "artifact": str(VARIANT_ARTIFACTS[onnx_model.variant]),
+                    "deployable": gate.deployable,
+                    "reason": gate.reason,
+                    "test_metrics": gate.test_metrics,
+                    "sha256": onnx_model.file_sha256[MODEL_FILENAME],
+                }
+                for onnx_model in variants
+                if (gate := quantization_report.gate(onnx_model.variant))
+            },
         },
         "benchmark": benchmark_report.figures(),
     }
 
 
-def deployable_onnx(metadata: dict[str, Any]) -> DeployableOnnx | None:
-    """The deployable ONNX model a version's metadata names, or None if it names none."""
-    onnx = metadata.get(ONNX_KEY)
-    if onnx is None:
-        return None
-    return DeployableOnnx(
-        artifact=DEPLOYABLE_ARTIFACTS[onnx["deployable"]],
-        metrics=onnx["deployable_test_metrics"],
-        metrics_of=f"the {onnx['deployable_quantization']} ONNX model being served, on the "
-        "test split of its training run",
-    )
+def deployable_variants(metadata: dict[str, Any]) -> list[DeployableVariant]:
+    """The deployable ONNX variants a version's metadata names (none if it records none)."""
+    onnx = metadata.get(ONNX_KEY, {})
+    return [
+        DeployableVariant(
+            variant=variant,
+            artifact=onnx["variants"][variant]["artifact"],
+            metrics=onnx["variants"][variant]["test_metrics"],
+        )
+        for variant in onnx.get("deployable", [])
+    ]

@@ -55,7 +55,7 @@ class BuildRequest(BaseModel):
     """What the build child process does (`python -m stackport.serving.bento REQUEST_JSON`)."""
 
     context: str
-    model_directory: str
+    model_directories: dict[str, str]
     model_tag: str
     bento_tag: str
     output: str
@@ -163,26 +163,26 @@ def bentofile(bento_name: str, description: str) -> dict:
 
 
 def build_bento_archive(
-    onnx_model: OnnxModel,
+    variants: list[OnnxModel],
     model_name: str,
     model_version: str,
-    metrics: dict[str, float],
-    metrics_of: str,
+    metrics: dict[str, dict[str, float]],
     deploy_config: dict,
     bentoml_home: Path,
     output_directory: Path,
 ) -> BentoArchive:
-    """Build (or reuse) the bento serving `onnx_model` in the store, and export it.
+    """Build (or reuse) the bento serving the deployable ONNX variants, and export it.
 
-    The bento's version is the model version followed by a hash of the bento's sources,
-    configuration and model, so that equal content gives an equal tag and is built once.
+    The variants are one BentoML model, a folder per variant; the service serves the fastest
+    of them on the machine it starts on (`service.runtime`). The bento's version is the model
+    version followed by a hash of the bento's sources, configuration and models, so that equal
+    content gives an equal tag and is built once.
 
     Args:
-        onnx_model: The deployable ONNX model.
+        variants: The version's deployable ONNX variants, one of each.
         model_name: Its Model Control Plane model name.
         model_version: Its Model Control Plane version name.
-        metrics: Its own test metrics, answered by `/metadata`.
-        metrics_of: Which model and split the metrics are of, in words.
+        metrics: Each variant's own test metrics, answered by `/metadata`, by variant.
         deploy_config: The deployment settings, copied into the bento as `configs/deploy.yaml`.
         bentoml_home: The BentoML store (`BENTOML_HOME`).
         output_directory: Receives the exported `<name>-<version>.bento` file.
@@ -192,31 +192,32 @@ def build_bento_archive(
     """
     model_name_part = tag_part(model_name, TAG_MAX_LENGTH - len("-onnx"))
     version_part = tag_part(model_version, TAG_MAX_LENGTH - HASH_CHARS - 1)
-    graph_hash = onnx_model.file_sha256[MODEL_FILENAME][:HASH_CHARS]
-    model_tag = f"{model_name_part}-onnx:{version_part}-{graph_hash}"
+    graphs = {str(model.variant): model.file_sha256[MODEL_FILENAME] for model in variants}
+    graphs_hash = hashlib.sha256(json.dumps(graphs, sort_keys=True).encode()).hexdigest()
+    model_tag = f"{model_name_part}-onnx:{version_part}-{graphs_hash[:HASH_CHARS]}"
     served_model = {
         "name": model_name,
         "version": model_version,
-        "task": onnx_model.task,
+        "task": variants[0].task,
         "bentoml_model": model_tag,
-        "metrics": metrics,
-        "metrics_of": metrics_of,
+        "variants": {str(model.variant): metrics[str(model.variant)] for model in variants},
     }
     with tempfile.TemporaryDirectory(prefix="stackport-bento-") as context:
         context_path = Path(context)
         write_build_context(context_path, served_model, deploy_config)
         fingerprint = hashlib.sha256(
-            (content_hash(context_path) + json.dumps(onnx_model.file_sha256)).encode()
+            (content_hash(context_path) + graphs_hash).encode()
         ).hexdigest()
         bento_tag = f"{tag_part(model_name)}:{version_part}-{fingerprint[:HASH_CHARS]}"
-        description = f"{model_name} version {model_version} ({onnx_model.quantization} ONNX)."
+        names = ", ".join(graphs)
+        description = f"{model_name} version {model_version} (ONNX variants: {names})."
         (context_path / "bentofile.yaml").write_text(
             yaml.safe_dump(bentofile(tag_part(model_name), description), sort_keys=False)
         )
         output = output_directory / f"{bento_tag.replace(':', '-')}.bento"
         request = BuildRequest(
             context=context,
-            model_directory=str(onnx_model.directory),
+            model_directories={str(model.variant): str(model.directory) for model in variants},
             model_tag=model_tag,
             bento_tag=bento_tag,
             output=str(output),
@@ -278,19 +279,26 @@ def _build_in_store(request: BuildRequest) -> None:
     try:
         bentoml.models.get(request.model_tag)
     except NotFound:
-        model = OnnxModel.load(request.model_directory)
+        models = {
+            variant: OnnxModel.load(directory)
+            for variant, directory in request.model_directories.items()
+        }
+        first = next(iter(models.values()))
         with bentoml.models.create(
             request.model_tag,
             module="stackport.onnx",
-            labels={"task": str(model.task), "quantization": str(model.quantization)},
+            labels={"task": first.task, "variants": ",".join(models)},
             metadata={
-                "label_names": model.label_names,
-                "max_length": model.max_length,
-                "max_windows": model.max_windows,
+                "label_names": first.label_names,
+                "max_length": first.max_length,
+                "max_windows": first.max_windows,
             },
         ) as stored:
-            for name in [MANIFEST_FILENAME, *model.file_sha256]:
-                shutil.copyfile(model.directory / name, Path(stored.path) / name)
+            for variant, model in models.items():
+                folder = Path(stored.path) / variant
+                folder.mkdir()
+                for name in [MANIFEST_FILENAME, *model.file_sha256]:
+                    shutil.copyfile(model.directory / name, folder / name)
     try:
         bento = bentoml.get(request.bento_tag)
     except NotFound:

@@ -19,14 +19,16 @@ SERVED_MODEL = Path("configs") / "served_model.json"
 
 
 class ServedModel(StrictSettings):
-    """Which Model Control Plane version a bento serves, and its BentoML model."""
+    """Which Model Control Plane version a bento serves, and its BentoML model of variants."""
 
     name: str
     version: str
     task: str
     bentoml_model: str = Field(description="Tag of the BentoML model holding the ONNX files.")
-    metrics: dict[str, float] = Field(description="The served model's own test metrics.")
-    metrics_of: str = Field(description="Which model and split `metrics` are of, in words.")
+    variants: dict[str, dict[str, float]] = Field(
+        description="The deployable ONNX variants the bento carries (a folder each in the "
+        "BentoML model), with each variant's own test metrics."
+    )
 
 
 def read_service_settings(source_root: Path) -> ServiceSettings:

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from stackport.inference.onnx_model import OnnxModel
 from stackport.inference.predictor import OnnxPredictor, available_cores
+from stackport.inference.runtime import RuntimeChoice, choose_runtime
 from stackport.serving.body_limits import RequestBodyLimits
 from stackport.serving.served_model import ServedModel, read_served_model, read_service_settings
 from stackport.tasks import inference_plugin
@@ -29,7 +30,6 @@ SOURCE_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = read_service_settings(SOURCE_ROOT)
 SERVED_MODEL = read_served_model(SOURCE_ROOT)
 LIMITS = SETTINGS.limits
-WARMUP_TEXT = "Warm-up."
 
 
 Text = Annotated[str, StringConstraints(max_length=LIMITS.max_text_chars)]
@@ -47,9 +47,16 @@ class ModelMetadata(BaseModel):
     thresholds: dict[str, float] | None = Field(
         description="Multi-label classification: each label's probability threshold."
     )
-    metrics: dict[str, float] = Field(description="The served ONNX model's own test metrics.")
+    variant: str = Field(description="The ONNX variant served.")
+    runtime: str = Field(description="Why that variant is served.")
+    metrics: dict[str, float] = Field(description="The served variant's own test metrics.")
     metrics_of: str = Field(description="Which model and split `metrics` are of.")
-    quantization: str
+    variants: dict[str, dict[str, float]] = Field(
+        description="Every deployable variant the bento carries, with its test metrics."
+    )
+    warmup_ms: dict[str, float] = Field(
+        description="Each variant's time for the start-up workload (empty when pinned)."
+    )
     max_length: int = Field(description="Tokens per window of a text.")
     max_windows: int = Field(description="Windows of a long text the prediction reads.")
     bentoml_model: str
@@ -67,19 +74,24 @@ class TextModelService:
 
     def __init__(self) -> None:
         self.served_model: ServedModel = SERVED_MODEL
+        self.runtime: RuntimeChoice | None = None
         self.predictor: OnnxPredictor | None = None
         self.load_error: BaseException | None = None
         self._loaded = threading.Event()
         threading.Thread(target=self._load, name="load-onnx-model", daemon=True).start()
 
     def _load(self) -> None:
-        """Verify the model's files, open the session and run one warm-up prediction."""
+        """Verify every variant's files, choose the variant to serve, and warm it up."""
         try:
-            model = OnnxModel.load(self.onnx_model.path)
+            models = {
+                variant: OnnxModel.load(Path(self.onnx_model.path) / variant)
+                for variant in self.served_model.variants
+            }
             threads = SETTINGS.threads or max(1, available_cores() // SETTINGS.workers)
-            predictor = OnnxPredictor(model, threads=threads)
-            predictor.predict([WARMUP_TEXT])
-            self.predictor = predictor
+            self.runtime = choose_runtime(
+                models, SETTINGS.runtime, threads, SETTINGS.batching.max_batch_size
+            )
+            self.predictor = self.runtime.predictor
         except BaseException as error:
             self.load_error = error
             raise
@@ -111,8 +123,9 @@ class TextModelService:
         return self._ready_predictor().predict(texts)
 
     def metadata(self) -> ModelMetadata:
-        """The served model: name, version, task, labels, thresholds, metrics, quantization."""
+        """The served model: name, version, task, labels, thresholds, variant and metrics."""
         model = self._ready_predictor().model
+        variant = self.runtime.variant
         thresholds = None
         if model.thresholds is not None:
             thresholds = dict(zip(model.label_names, model.thresholds, strict=True))
@@ -122,9 +135,13 @@ class TextModelService:
             task=model.task,
             labels=model.label_names,
             thresholds=thresholds,
-            metrics=self.served_model.metrics,
-            metrics_of=self.served_model.metrics_of,
-            quantization=str(model.quantization),
+            variant=variant,
+            runtime=self.runtime.reason,
+            metrics=self.served_model.variants[variant],
+            metrics_of=f"the {variant} ONNX variant being served, on the test split of its "
+            "training run",
+            variants=self.served_model.variants,
+            warmup_ms=self.runtime.timings_ms,
             max_length=model.max_length,
             max_windows=model.max_windows,
             bentoml_model=self.served_model.bentoml_model,

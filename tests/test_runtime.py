@@ -1,0 +1,45 @@
+"""Choosing the ONNX variant a service serves: the fastest on this machine, or a pinned one."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from stackport.inference.runtime import AUTO, choose_runtime, warmup_texts
+from tests.helpers import tiny_variants
+
+
+@pytest.fixture(scope="module")
+def variants(tiny_bert_path: Path, bbc_slice: pd.DataFrame, tmp_path_factory) -> dict:
+    label_names = sorted(bbc_slice["label"].unique())
+    models = tiny_variants(tiny_bert_path, label_names, tmp_path_factory.mktemp("variants"))
+    return {str(model.variant): model for model in models}
+
+
+def test_auto_times_every_variant_and_serves_the_fastest(variants):
+    choice = choose_runtime(variants, AUTO, threads=1, batch_size=8)
+
+    assert set(choice.timings_ms) == set(variants)
+    assert all(ms > 0 for ms in choice.timings_ms.values())
+    assert choice.timings_ms[choice.variant] == min(choice.timings_ms.values())
+    assert choice.reason.startswith("fastest on this machine's warm-up workload")
+    assert choice.predictor.model == variants[choice.variant]
+    assert len(choice.predictor.predict(["a text"])) == 1
+
+
+def test_a_pinned_variant_is_served_without_timing(variants):
+    choice = choose_runtime(variants, "static-int8", threads=1, batch_size=8)
+    assert (choice.variant, choice.timings_ms) == ("static-int8", {})
+    assert choice.reason == "pinned by service.runtime"
+
+
+def test_pinning_a_variant_the_bento_lacks_is_refused_naming_what_it_has(variants):
+    only_fp32 = {"fp32": variants["fp32"]}
+    with pytest.raises(ValueError, match="pins dynamic-int8, which this bento does not carry"):
+        choose_runtime(only_fp32, "dynamic-int8", threads=1, batch_size=8)
+
+
+def test_the_warmup_workload_has_short_and_long_texts():
+    texts = warmup_texts(8)
+    assert len(texts) == 8
+    assert sorted({len(text.split()) for text in texts}) == [8, 24, 48, 96]
