@@ -13,6 +13,7 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus, ModelStages, StackComponentType
 from zenml.models import ModelVersionResponse
 
+from pipelines.azureml_endpoint import deploy_to_online_endpoint
 from pipelines.run_summary import summarize_run
 from stackport.core.names import Artifact, Step
 from stackport.core.settings import (
@@ -22,7 +23,8 @@ from stackport.core.settings import (
     StrictSettings,
 )
 from stackport.release.registration import deployable_onnx
-from stackport.serving.deployment import Deployment
+from stackport.serving.azureml import RolloutError
+from stackport.serving.deployment import Deployment, EndpointDeployment
 from steps.build_bento import build_bento
 from steps.deploy_bento import deploy_and_record, deploy_bento
 
@@ -182,8 +184,11 @@ def run_deployment(
     settings: DeploymentSettings,
     enable_cache: bool = True,
     run_options: dict | None = None,
-) -> Deployment:
+) -> Deployment | EndpointDeployment:
     """Run `deployment_pipeline` on the active stack and return the deployment.
+
+    `target: azureml` runs no pipeline: the endpoint is made from this machine
+    (`pipelines.azureml_endpoint`).
 
     Args:
         deployable: The version to deploy (`resolve_deployable`).
@@ -198,8 +203,16 @@ def run_deployment(
 
     Raises:
         DeploymentFailedError: A step failed (e.g. the port is taken, no container engine),
-            or the run did not complete.
+            or the run did not complete; target azureml: a setting is missing or the new
+            deployment failed.
     """
+    if settings.target == "azureml":
+        try:
+            return deploy_to_online_endpoint(
+                deployable.name, deployable.version, deployable.onnx_artifact_id, service, settings
+            )
+        except (ValueError, RolloutError) as error:
+            raise DeploymentFailedError(str(error)) from error
     serve_in_pipeline = orchestrator_is_local()
     try:
         deployment_pipeline.with_options(

@@ -103,12 +103,12 @@ def conda_file() -> dict[str, Any]:
     }
 
 
-def azure_name(text: str) -> str:
-    """`text` as an endpoint name: lowercase letters, digits and hyphens, at most 32 chars."""
+def azure_name(text: str, max_length: int = AZURE_NAME_MAX) -> str:
+    """`text` as an endpoint or deployment name: a letter, then `a-z0-9` and hyphens."""
     cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     if not cleaned[:1].isalpha():
-        cleaned = f"m-{cleaned}"
-    return cleaned[:AZURE_NAME_MAX].rstrip("-").ljust(3, "0")
+        cleaned = f"m-{cleaned}".rstrip("-")
+    return cleaned[:max_length].rstrip("-")
 
 
 def asset_name(text: str) -> str:
@@ -262,9 +262,9 @@ def plan_deployment(
         code_hash(code_directory),
         settings.model_dump(mode="json"),
     )
-    deployment_name = f"{azure_name(f'v{model_version}')[: AZURE_NAME_MAX - HASH_CHARS - 1]}"
+    version_part = azure_name(f"v{model_version}", AZURE_NAME_MAX - HASH_CHARS - 1)
     deployment = ManagedOnlineDeployment(
-        name=f"{deployment_name}-{content}",
+        name=f"{version_part}-{content}",
         endpoint_name=endpoint,
         model=f"azureml:{model.name}:{model.version}",
         environment=f"azureml:{environment.name}:{environment.version}",
