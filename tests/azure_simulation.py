@@ -392,28 +392,25 @@ def scoring_environment(requirements: list[str], cache: Path | None = None) -> P
 
     It is built with this interpreter's base Python (nothing of the project's environment is
     in it), into `cache` (default: $STACKPORT_AZUREML_ENVIRONMENTS or
-    ~/.cache/stackport/azureml-environments), under a hash of the requirements; a folder is
-    only taken into the cache complete.
+    ~/.cache/stackport/azureml-environments), under a hash of the requirements, in place (its
+    scripts name their interpreter's path); one without the `complete` mark of a finished
+    build is built again.
     """
     cache = cache or Path(os.environ.get(ENVIRONMENTS_VARIABLE, DEFAULT_ENVIRONMENTS))
     key = uuid.uuid5(uuid.NAMESPACE_OID, "\n".join(sorted(requirements))).hex[:16]
     environment = cache / key
-    if not (environment / "bin" / "python").is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        building = cache / f"{key}.building-{os.getpid()}"
-        shutil.rmtree(building, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(building)], check=True)
-        (building / "requirements.txt").write_text("\n".join(requirements) + "\n")
+    complete = environment / "complete"
+    if not complete.is_file():
+        shutil.rmtree(environment, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(environment)], check=True)
+        (environment / "requirements.txt").write_text("\n".join(requirements) + "\n")
         subprocess.run(
-            [str(building / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-            + ["--disable-pip-version-check", "-r", str(building / "requirements.txt")],
+            [str(environment / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+            + ["--disable-pip-version-check", "-r", str(environment / "requirements.txt")],
             check=True,
             timeout=PIP_TIMEOUT_SECONDS,
         )
-        try:
-            building.rename(environment)
-        except OSError:  # another process finished the same environment first
-            shutil.rmtree(building, ignore_errors=True)
+        complete.touch()
     return environment / "bin" / "python"
 
 
@@ -444,6 +441,8 @@ def inference_server(
         "LANG": "C.UTF-8",
         "AML_APP_ROOT": str(code_root.parent),
         "AZUREML_MODEL_DIR": str(model_dir),
+        # The uploaded code folder stays as it was sent.
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
     return LocalServer(
         name,
