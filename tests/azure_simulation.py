@@ -361,10 +361,6 @@ def main() -> None:
         run.main()
 
 
-if __name__ == "__main__":
-    main()
-
-
 # ---------------------------------------------------------------- online endpoints
 #
 # What the simulated workspace does with models, environments, endpoints and deployments, as
@@ -767,3 +763,7 @@ class SimulatedOnlineDeployments:
             self._workspace.root / "deployments" / endpoint_name / name, ignore_errors=True
         )
         return SimulatedPoller()
+
+
+if __name__ == "__main__":
+    main()

@@ -441,5 +441,6 @@ def test_online_endpoint_execute_liveness_and_readiness_answer(score_url):
     # AzureML probes the inference server's `GET /` for both; it answers once init() ran.
     with urllib.request.urlopen(score_url, timeout=10) as response:
         assert (response.status, response.read().decode()) == (200, "Healthy")
-    status, answer = post(score_url, json.dumps({"texts": SMOKE_TEXTS}).encode(), {})
+    body = json.dumps({"texts": SMOKE_TEXTS}).encode()
+    status, answer = post(score_url, body, {"Content-Type": "application/json"})
     assert status == 200 and len(json.loads(answer)) == 1
