@@ -3,8 +3,7 @@
 A run killed during training and started again with the same inputs finds the checkpoints
 of the first and resumes from the last one, on this machine as on a remote orchestrator, where
 each step runs in a fresh container: the checkpoints live under the artifact store, at a location
-named
-after what the training depends on (the tokenized data's content, the base model, the
+named after what the training depends on (the tokenized data's content, the base model, the
 settings). The Trainer writes to a local folder of the same name; on a remote artifact store
 each checkpoint is copied there as it is saved, and copied back before a resumed run. The
 model's materializer removes both once the trained model is stored.
