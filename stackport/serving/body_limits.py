@@ -32,7 +32,9 @@ class RequestBodyLimits:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = {key: value.decode("latin-1") for key, value in scope["headers"]}
+        headers = {
+            key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
+        }
         body = None
         problem = media_type_problem(headers.get("content-type"))
         if problem is None:
