@@ -31,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIGS = {
     "train": REPO_ROOT / "configs" / "train.yaml",
     "deploy": REPO_ROOT / "configs" / "deploy.yaml",
+    "undeploy": REPO_ROOT / "configs" / "deploy.yaml",
 }
 STACK_CONFIGS_DIR = REPO_ROOT / "configs" / "stacks"
 LOCAL_STACK = "local"
@@ -48,6 +49,8 @@ Examples:
   python run.py --pipeline deploy    # the latest trained model's production version
   python run.py --pipeline deploy --model-name bbc-news-classifier --model-version latest
   python run.py --stack azure --image myregistry.azurecr.io/stackport:0.1.0
+  python run.py --pipeline deploy --stack azure    # an AzureML online endpoint
+  python run.py --pipeline undeploy --stack azure  # deletes it
 
 \b
 Docs: docs/index.md (`make docs` builds the site); every configuration
@@ -66,7 +69,9 @@ key: docs/configuration.md; errors and fixes: docs/troubleshooting.md.
     default="train",
     show_default=True,
     help="train: validate, search, fine-tune, evaluate, export, quantize, register and promote. "
-    "deploy: serve the production (or --model-version) model with BentoML.",
+    "deploy: serve the production (or --model-version) model with BentoML, or on an AzureML "
+    "online endpoint (deployment.target: azureml, the azure stack's default). undeploy: "
+    "delete that endpoint.",
 )
 @click.option(
     "--stack",
@@ -187,7 +192,9 @@ def main(
       version and promote it when its gates pass.
     --pipeline deploy: build a BentoML bento of a model version (by default
       the production version of the latest trained model) and serve it on
-      this machine.
+      this machine; with deployment.target azureml (the azure stack's
+      default), roll it out to an AzureML managed online endpoint instead.
+    --pipeline undeploy: delete that endpoint.
 
     The log names each step as it runs and says what it did; the end of a
     run prints the test metrics, the model version, the promotion decision
@@ -228,18 +235,10 @@ def main(
                 f"{config_file or DEFAULT_CONFIGS[pipeline_name]}: {invalid}"
             ) from None
     else:
-        from pipelines.deployment import DEPLOY_SECTIONS
-        from pipelines.run_parameters import validated_sections
-
         parameters = apply_overrides(
             parameters, {("model", "name"): model_name, ("model", "version"): model_version}
         )
-        try:
-            parameters = validated_sections(DEPLOY_SECTIONS, parameters, "deployment_pipeline")
-        except ValueError as invalid:
-            raise click.ClickException(
-                f"{config_file or DEFAULT_CONFIGS[pipeline_name]}: {invalid}"
-            ) from None
+        validated_deploy_parameters(parameters, config_file or DEFAULT_CONFIGS[pipeline_name])
 
     client = Client()
     if stack is None and client.active_stack_model.name == "default":
@@ -262,7 +261,14 @@ def main(
     stack_name = client.active_stack_model.name
     click.echo(f"Stack: {stack_name}")
     run_options = stack_run_options(stack_name, image)
-    if pipeline_name == "deploy":
+    if pipeline_name in ("deploy", "undeploy"):
+        # The stack's deployment settings, under the configuration's.
+        parameters = validated_deploy_parameters(
+            merged(stack_deploy_parameters(stack_name), parameters),
+            config_file or DEFAULT_CONFIGS[pipeline_name],
+        )
+        if pipeline_name == "undeploy":
+            undeploy(parameters)
         deploy(parameters, enable_cache, run_options)
 
     previous_run = latest_run(client, training_pipeline.name)
@@ -284,6 +290,42 @@ def main(
     sys.exit(0 if error is None else 1)
 
 
+def validated_deploy_parameters(parameters: dict, config_file: Path) -> dict:
+    """The sections of a deployment configuration, validated.
+
+    Raises:
+        click.ClickException: Naming every problem and the configuration file.
+    """
+    from pipelines.deployment import DEPLOY_SECTIONS
+    from pipelines.run_parameters import validated_sections
+
+    try:
+        return validated_sections(DEPLOY_SECTIONS, parameters, "deployment_pipeline")
+    except ValueError as invalid:
+        raise click.ClickException(f"{config_file}: {invalid}") from None
+
+
+def undeploy(parameters: dict) -> None:
+    """Delete the AzureML online endpoint of the chosen model, and exit."""
+    from pipelines.azureml_endpoint import delete_online_endpoint
+    from pipelines.deployment import choose_model
+
+    settings = parameters["deployment"]
+    if settings.target != "azureml":
+        raise click.UsageError(
+            f"undeploy deletes an AzureML online endpoint (deployment.target: azureml), and "
+            f"the target is {settings.target}: use --stack azure or a --config that sets it."
+        )
+    try:
+        name, chosen = choose_model(parameters["model"])
+        click.echo(f"Model: {name} ({chosen})")
+        click.echo(delete_online_endpoint(name, settings))
+    except (LookupError, ValueError) as error:
+        click.secho(str(error), fg="red", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
 def deploy(parameters: dict, enable_cache: bool, run_options: dict) -> None:
     """Choose the model version, run the deployment pipeline, print the deployment, and exit."""
     from pipelines.deployment import (
@@ -292,7 +334,7 @@ def deploy(parameters: dict, enable_cache: bool, run_options: dict) -> None:
         resolve_deployable,
         run_deployment,
     )
-    from stackport.serving.deployment import usage
+    from stackport.serving.deployment import EndpointDeployment, endpoint_usage, usage
 
     selection = parameters["model"]
     try:
@@ -309,7 +351,10 @@ def deploy(parameters: dict, enable_cache: bool, run_options: dict) -> None:
     except (LookupError, DeploymentFailedError) as error:
         click.secho(str(error), fg="red", err=True)
         sys.exit(1)
-    click.echo(usage(deployment))
+    if isinstance(deployment, EndpointDeployment):
+        click.echo(endpoint_usage(deployment))
+    else:
+        click.echo(usage(deployment))
     sys.exit(0)
 
 
@@ -354,6 +399,28 @@ def apply_overrides(parameters: dict, overrides: dict[tuple[str, str], object]) 
     return merged
 
 
+def stack_config(stack_name: str) -> dict:
+    """`configs/stacks/<stack>.yaml`, or nothing when the stack has none."""
+    path = STACK_CONFIGS_DIR / f"{stack_name}.yaml"
+    return yaml.safe_load(path.read_text()) if path.is_file() else {}
+
+
+def stack_deploy_parameters(stack_name: str) -> dict:
+    """The deployment settings a stack's configuration sets (its `deploy` section)."""
+    return stack_config(stack_name).get("deploy", {})
+
+
+def merged(base: dict, override: dict) -> dict:
+    """`base` with `override`'s keys set over it, nested mappings merged key by key."""
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
 def stack_run_options(stack_name: str, image: str | None) -> dict:
     """Pipeline options for runs on a stack, from `configs/stacks/<stack>.yaml` if it exists.
 
@@ -370,8 +437,8 @@ def stack_run_options(stack_name: str, image: str | None) -> dict:
     Raises:
         click.UsageError: If `image` is given for a stack whose steps run in no container.
     """
-    path = STACK_CONFIGS_DIR / f"{stack_name}.yaml"
-    options = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    options = stack_config(stack_name)
+    options.pop("deploy", None)
     docker = options.get("settings", {}).get("docker")
     if docker is None:
         if image:

@@ -13,6 +13,7 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus, ModelStages, StackComponentType
 from zenml.models import ModelVersionResponse
 
+from pipelines.azureml_endpoint import deploy_to_online_endpoint
 from pipelines.run_summary import summarize_run
 from stackport.core.names import Artifact, Step
 from stackport.core.settings import (
@@ -23,7 +24,8 @@ from stackport.core.settings import (
     StrictSettings,
 )
 from stackport.release.registration import VARIANT_ARTIFACTS, deployable_variants
-from stackport.serving.deployment import Deployment
+from stackport.serving.azureml import RolloutError
+from stackport.serving.deployment import Deployment, EndpointDeployment
 from steps.build_bento import build_bento
 from steps.deploy_bento import deploy_and_record, deploy_bento
 
@@ -185,14 +187,32 @@ def orchestrator_is_local() -> bool:
     return orchestrator.flavor_name in LOCAL_ORCHESTRATOR_FLAVORS
 
 
+# An AzureML endpoint serves one variant: the first of these that is deployable (an int8
+# variant is the smaller, and on the endpoints' Intel CPUs with VNNI the faster one).
+ENDPOINT_PREFERENCE = (
+    OnnxVariant.DYNAMIC_INT8,
+    OnnxVariant.STATIC_INT8,
+    OnnxVariant.FP32_OPTIMIZED,
+    OnnxVariant.FP32,
+)
+
+
+def endpoint_variant(deployable: DeployableModel) -> str:
+    """The variant an AzureML endpoint serves (`ENDPOINT_PREFERENCE`)."""
+    return next(str(v) for v in ENDPOINT_PREFERENCE if str(v) in deployable.deployable)
+
+
 def run_deployment(
     deployable: DeployableModel,
     service: ServiceSettings,
     settings: DeploymentSettings,
     enable_cache: bool = True,
     run_options: dict | None = None,
-) -> Deployment:
+) -> Deployment | EndpointDeployment:
     """Run `deployment_pipeline` on the active stack and return the deployment.
+
+    `target: azureml` runs no pipeline: the endpoint is made from this machine
+    (`pipelines.azureml_endpoint`).
 
     Args:
         deployable: The version to deploy (`resolve_deployable`).
@@ -207,8 +227,21 @@ def run_deployment(
 
     Raises:
         DeploymentFailedError: A step failed (e.g. the port is taken, no container engine),
-            or the run did not complete.
+            or the run did not complete; target azureml: a setting is missing or the new
+            deployment failed.
     """
+    if settings.target == "azureml":
+        variant = endpoint_variant(deployable)
+        try:
+            return deploy_to_online_endpoint(
+                deployable.name,
+                deployable.version,
+                deployable.artifact_ids[variant],
+                service,
+                settings,
+            )
+        except (ValueError, RolloutError) as error:
+            raise DeploymentFailedError(str(error)) from error
     serve_in_pipeline = orchestrator_is_local()
     try:
         deployment_pipeline.with_options(

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 import yaml
 from click.testing import CliRunner
+from transformers import AutoConfig
 from zenml.artifact_stores import LocalArtifactStore, LocalArtifactStoreConfig
 from zenml.enums import StackComponentType
 
@@ -104,13 +105,19 @@ def tiny_variants(
     tiny_bert_path: Path, label_names: list[str], directory: Path, task: str = "classification"
 ) -> list[OnnxModel]:
     """Every ONNX variant of `tiny_model`, as the training pipeline builds them."""
-    model = tiny_model(tiny_bert_path, label_names, task=task)
-    fp32 = export_to_onnx(model, directory / "fp32", MAX_LENGTH)
+    fp32 = export_to_onnx(
+        tiny_model(tiny_bert_path, label_names, task=task), directory / "fp32", MAX_LENGTH
+    )
+    return [fp32, *derived_variants(fp32, tiny_bert_path, directory)]
+
+
+def derived_variants(fp32: OnnxModel, tiny_bert_path: Path, directory: Path) -> list[OnnxModel]:
+    """The fp32-optimized, dynamic-int8 and static-int8 variants of the tiny BERT's `fp32`."""
     settings = QuantizationSettings(calibration_samples=4)
     calibration = ["a few words of text", "another text", "and a third one here"]
+    config = AutoConfig.from_pretrained(tiny_bert_path)
     return [
-        fp32,
-        optimize_onnx_model(fp32, model.model.config, directory / "fp32-optimized", 2),
+        optimize_onnx_model(fp32, config, directory / "fp32-optimized", 2),
         *(
             quantize_onnx_model(fp32, directory / variant, settings, variant, calibration)
             for variant in (OnnxVariant.DYNAMIC_INT8, OnnxVariant.STATIC_INT8)

@@ -29,12 +29,17 @@ import pytest
 import yaml
 from azure.storage.blob import BlobServiceClient
 from azure_simulation import (
+    ARTIFACT_DATASTORE,
     AZURITE_ACCOUNT,
     AZURITE_KEY,
     CLIENT_FILE,
+    DEFAULT_ENVIRONMENTS,
+    ENVIRONMENTS_VARIABLE,
     PIPELINE_JOB_FILE,
     SIMULATION_DIR_VARIABLE,
+    WORKSPACE_DIR,
     LocalServer,
+    SimulatedMLClient,
     azurite_command,
     azurite_connection_string,
     free_port,
@@ -43,6 +48,8 @@ from azure_simulation import (
 )
 from mlflow import MlflowClient
 
+from stackport.inference.onnx_model import OnnxModel
+from stackport.inference.predictor import OnnxPredictor
 from tests.helpers import tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -223,8 +230,8 @@ def _describe_run(simulated_azure, home: Path, run_id: str) -> dict:
         env=environment,
         capture_output=True,
         text=True,
-        check=True,
     )
+    assert result.returncode == 0, result.stderr[-5000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -417,6 +424,87 @@ def test_no_secret_in_logs_summary_or_stack(azure_run, simulated_azure):
         "path": f"az://{CONTAINER}/stackport",
         "authentication_secret": "stackport-azure",
     }
+
+
+# Deploy: `run.py --pipeline deploy --stack azure` makes an online endpoint of the trained version.
+
+
+@pytest.fixture(scope="module")
+def azure_deploy(azure_run, simulated_azure):
+    """`run.py --pipeline deploy --stack azure` of the trained version (target azureml, the
+    stack's default), against the same simulation."""
+    home = simulated_azure.root / "laptop"
+    command = [
+        *(sys.executable, str(SIMULATION_SCRIPT), "--pipeline", "deploy", "--stack", "azure"),
+        *("--env-file", str(home / "config.env"), "--model-name", MODEL_NAME),
+        *("--model-version", azure_run.summary["model"]["version"]),
+    ]
+    environment = _client_environment(simulated_azure, home) | {
+        SIMULATION_DIR_VARIABLE: str(simulated_azure.root / "azureml"),
+        ENVIRONMENTS_VARIABLE: os.environ.get(ENVIRONMENTS_VARIABLE, str(DEFAULT_ENVIRONMENTS)),
+    }
+    result = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+    )
+    workspace = simulated_azure.root / "azureml" / WORKSPACE_DIR
+    return SimpleNamespace(
+        exit_code=result.returncode,
+        output=result.stdout + result.stderr,
+        calls=[json.loads(line) for line in (workspace / "calls.jsonl").read_text().splitlines()],
+        state=json.loads((workspace / "state.json").read_text()),
+    )
+
+
+def test_online_endpoint_deploy_on_the_azure_stack_registers_the_model_in_place(azure_deploy):
+    assert azure_deploy.exit_code == 0, azure_deploy.output[-5000:]
+    (model,) = [
+        entry["entity"]
+        for entry in azure_deploy.calls
+        if entry["call"] == "models.create_or_update"
+    ]
+    onnx_uri = azure_deploy.state["models"][model["name"]][model["version"]]["path"]
+
+    # The ONNX artifact's blobs, registered through the workspace's datastore on the container.
+    assert model["path"].startswith(f"azureml://datastores/{ARTIFACT_DATASTORE}/paths/stackport/")
+    assert onnx_uri == model["path"]
+    assert model["name"] == MODEL_NAME
+    calls = [entry["call"] for entry in azure_deploy.calls]
+    assert calls.count("online_deployments.begin_create_or_update") == 1
+    assert "online_endpoints.invoke" in calls
+    assert "Serving tiny-bbc-azure version" in azure_deploy.output
+
+
+def test_online_endpoint_deploy_serves_the_blob_files_under_the_inference_server(
+    azure_deploy, simulated_azure
+):
+    (deployment,) = azure_deploy.state["deployments"][MODEL_NAME].values()
+    staged = Path(deployment["model_dir"])
+    model = OnnxModel.load(next(staged.iterdir()))
+    text = "Shares in the airline rose after its profits doubled."
+    body = json.dumps({"texts": [text]}).encode()
+    request = simulated_azure.root / "request.json"
+    request.write_bytes(body)
+    client = SimulatedMLClient(simulated_azure.root / "azureml", None)
+
+    answer = client.online_endpoints.invoke(endpoint_name=MODEL_NAME, request_file=str(request))
+
+    expected = [p.model_dump(mode="json") for p in OnnxPredictor(model).predict([text])]
+    assert json.loads(answer)[0]["label"] == expected[0]["label"]
+    assert json.loads(answer)[0]["score"] == pytest.approx(expected[0]["score"], abs=1e-5)
+    assert azure_deploy.state["endpoints"][MODEL_NAME]["traffic"] == {
+        deployment["entity"]["name"]: 100
+    }
+
+
+def test_online_endpoint_deploy_stores_no_secret(azure_deploy, simulated_azure):
+    secret_values = [AZURITE_KEY, simulated_azure.connection_string, simulated_azure.zenml_password]
+    texts = json.dumps(azure_deploy.calls) + json.dumps(azure_deploy.state) + azure_deploy.output
+    assert not [value for value in secret_values if value in texts]
 
 
 # The simulated AzureML itself, on shell commands.

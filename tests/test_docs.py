@@ -65,6 +65,7 @@ DEPLOY = "tests/test_deployment_pipeline.py"
 AZURE_SIMULATION = (
     "tests/test_azure_simulation.py::test_training_pipeline_completes_on_the_azure_stack"
 )
+ONLINE_ENDPOINT = "tests/test_online_endpoint.py"
 DASHBOARD = "tests/test_dashboard.py::test_dashboard_shows_the_completed_run_and_its_visualizations"
 AZURE_CLI = (
     "Azure CLI against a real subscription (creates billed resources; no `az` and no network "
@@ -175,7 +176,29 @@ COVERAGE = [
         "here",
         "test_config_env_example_names_every_azure_setting",
     ),
-    Coverage(r"az .*", "not run", AZURE_CLI),
+    Coverage(r"az .*|'(KEY|URI)=\$\(az' ml online-endpoint .*", "not run", AZURE_CLI),
+    Coverage(
+        r"curl -s -X POST '\$URI' -H 'Authorization: Bearer \$KEY' .*",
+        "not run",
+        "needs a real endpoint and its key; the same body to /score of the deployment's code "
+        "under the real AzureML inference server is tested",
+        (
+            f"{ONLINE_ENDPOINT}::test_online_endpoint_execute_predictions_equal_the_inference_module",
+        ),
+    ),
+    Coverage(
+        rf"{PYTHON} run\.py --pipeline deploy --stack azure",
+        "test",
+        "tests/test_azure_simulation.py::"
+        "test_online_endpoint_deploy_on_the_azure_stack_registers_the_model_in_place "
+        "(AzureML simulated, see docs/azure.md)",
+    ),
+    Coverage(
+        rf"{PYTHON} run\.py --pipeline undeploy --stack azure",
+        "test",
+        f"{ONLINE_ENDPOINT}::test_online_endpoint_undeploy_deletes_the_endpoint (the same "
+        "command with deployment.target azureml on the local stack, MLClient simulated)",
+    ),
     Coverage(
         r"zenml login 'https://<your-zenml-server>'",
         "not run",

@@ -414,11 +414,71 @@ class ServiceSettings(StrictSettings):
 ContainerEngine = Literal["docker", "podman", "buildah", "nerdctl"]
 
 
-class DeploymentSettings(StrictSettings):
-    """Where and how a bento is deployed."""
+class ProbeSettings(StrictSettings):
+    """An AzureML liveness or readiness probe of the scoring container (`GET /`)."""
 
-    target: Literal["local", "container"] = Field(
-        "local", description="local: `bentoml serve` in the background; container: OCI image."
+    initial_delay_s: int = Field(10, ge=1, description="Seconds before the first probe.")
+    period_s: int = Field(10, ge=1, description="Seconds between probes.")
+    timeout_s: int = Field(2, ge=1, description="Seconds a probe may take.")
+    failure_threshold: int = Field(30, ge=1, description="Failed probes that count as down.")
+    success_threshold: int = Field(1, ge=1, description="Passed probes that count as up.")
+
+
+class AzureMLSettings(StrictSettings):
+    """`target: azureml`: the managed online endpoint and its deployment.
+
+    The workspace comes from the azure stack's settings (`AZURE_SUBSCRIPTION_ID`,
+    `AZURE_RESOURCE_GROUP`, `AZURE_WORKSPACE`, in config.env or the environment).
+    """
+
+    endpoint_name: str | None = Field(
+        None,
+        description="The endpoint (3-32 letters, digits and hyphens, unique in its Azure "
+        "region); null: from the model's name.",
+    )
+    instance_type: str = Field(
+        "Standard_DS2_v2", description="VM size of each instance (billed while it runs)."
+    )
+    instance_count: int = Field(1, ge=1, description="Instances of the deployment.")
+    request_timeout_ms: int = Field(
+        5000, ge=1, le=180_000, description="Longest time AzureML waits for one scoring request."
+    )
+    max_concurrent_requests_per_instance: int = Field(
+        1, ge=1, description="Requests an instance handles at once; more wait in AzureML's queue."
+    )
+    scale_type: Literal["default", "target_utilization"] = Field(
+        "default",
+        description="default: `instance_count` instances; target_utilization: between "
+        "`min_instances` and `max_instances` by CPU use.",
+    )
+    min_instances: int = Field(1, ge=1, description="target_utilization: fewest instances.")
+    max_instances: int = Field(1, ge=1, description="target_utilization: most instances.")
+    target_utilization_percentage: int = Field(
+        70, ge=1, le=100, description="target_utilization: the CPU use it scales to."
+    )
+    polling_interval_s: int = Field(
+        60, ge=1, description="target_utilization: seconds between scaling decisions."
+    )
+    liveness_probe: ProbeSettings = Field(
+        default_factory=ProbeSettings, description="Restarts an instance that stops answering."
+    )
+    readiness_probe: ProbeSettings = Field(
+        default_factory=ProbeSettings, description="Routes requests only to a ready instance."
+    )
+    base_image: str = Field(
+        "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest",
+        description="The environment's CPU base image; the conda file adds Python and the "
+        "scoring packages.",
+    )
+
+
+class DeploymentSettings(StrictSettings):
+    """Where and how a model version is deployed: a bento, or an AzureML online endpoint."""
+
+    target: Literal["local", "container", "azureml"] = Field(
+        "local",
+        description="local: `bentoml serve` in the background; container: OCI image; "
+        "azureml: a managed online endpoint.",
     )
     host: str = Field("127.0.0.1", description="Interface the local server listens on.")
     port: int = Field(3000, ge=1, le=65535, description="Port of the local server.")
@@ -431,4 +491,7 @@ class DeploymentSettings(StrictSettings):
         None,
         description="container: the `bentoml containerize` backend; null: the first of "
         "docker, podman, buildah and nerdctl that works here (`<engine> info`).",
+    )
+    azureml: AzureMLSettings = Field(
+        default_factory=AzureMLSettings, description="target: azureml (below)."
     )

@@ -72,17 +72,18 @@ def python_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in BENTO_PACKAGES]
 
 
-def service_sources(task: str) -> list[Path]:
-    """The service's modules and the local modules they import, transitively (by their AST).
+def service_sources(task: str, entry_module: str = SERVICE_MODULE) -> list[Path]:
+    """A server's module and the local modules it imports, transitively (by their AST).
 
-    The service loads the inference plug-in of the served model's task by name, so the
-    walk starts from that plug-in too.
+    The server (the bento's service, or the AzureML scoring script `entry_module` names)
+    loads the inference plug-in of the served model's task by name, so the walk starts from
+    that plug-in too.
 
     Returns:
         Paths relative to the repository, sorted, with each package's `__init__.py`.
     """
     found: set[Path] = set()
-    pending = [SERVICE_MODULE, f"{LOCAL_PACKAGE}.tasks.{task}.infer"]
+    pending = [entry_module, f"{LOCAL_PACKAGE}.tasks.{task}.infer"]
     while pending:
         module = pending.pop()
         parts = module.split(".")
@@ -97,12 +98,22 @@ def service_sources(task: str) -> list[Path]:
 
 
 def _local_imports(source: str) -> list[str]:
-    """Modules of the library that a module's source imports.
+    """Modules of the library that a module's source imports when it runs.
 
-    `from a import b` gives both `a` and `a.b`, since `b` may be a module.
+    `from a import b` gives both `a` and `a.b`, since `b` may be a module. Imports under
+    `if TYPE_CHECKING:` are annotations only, and left out.
     """
+    tree = ast.parse(source)
+    annotations_only = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for child in ast.walk(node)
+    }
     names: list[str] = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
+        if id(node) in annotations_only:
+            continue
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -131,6 +142,13 @@ def deploy_config(
     }
 
 
+def copy_sources(directory: Path, sources: list[Path]) -> None:
+    """Copy the repository's files `sources` (relative paths) into `directory`."""
+    for relative in sources:
+        (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / relative, directory / relative)
+
+
 def write_build_context(directory: Path, served_model: dict, deploy_config: dict) -> None:
     """Fill `directory` with what the bento's `src` holds.
 
@@ -139,9 +157,7 @@ def write_build_context(directory: Path, served_model: dict, deploy_config: dict
         served_model: `ServedModel` fields, written to `configs/served_model.json`.
         deploy_config: The deployment settings, written as `configs/deploy.yaml`.
     """
-    for relative in service_sources(served_model["task"]):
-        (directory / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REPO_ROOT / relative, directory / relative)
+    copy_sources(directory, service_sources(served_model["task"]))
     configs = directory / "configs"
     configs.mkdir(exist_ok=True)
     (configs / "deploy.yaml").write_text(yaml.safe_dump(deploy_config, sort_keys=False))

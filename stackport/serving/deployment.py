@@ -1,4 +1,4 @@
-"""A deployed bento: the record of a local server or of a built image, and how to use it."""
+"""A deployed model: a local server, a built image or an AzureML endpoint, and how to use it."""
 
 from __future__ import annotations
 
@@ -42,4 +42,34 @@ def usage(deployment: Deployment) -> str:
         f"  curl -s -X POST {deployment.url}/predict -H 'Content-Type: application/json' \\\n"
         f"    -d '{EXAMPLE_REQUEST}'\n"
         f"  Metadata: {deployment.url}/metadata   Log: {deployment.log_file}"
+    )
+
+
+class EndpointDeployment(BaseModel):
+    """A model version on an AzureML managed online endpoint (never its key)."""
+
+    model_name: str
+    model_version: str
+    target: Literal["azureml"] = "azureml"
+    endpoint: str
+    scoring_uri: str | None
+    deployment: str = Field(description="The deployment that takes all the traffic.")
+    traffic: dict[str, int] = Field(description="Each deployment's share of the traffic, in %.")
+    model_asset: str = Field(description="The model asset, `azureml:<name>:<version>`.")
+    environment: str = Field(description="The environment, `azureml:<name>:<version>`.")
+    replaced: list[str] = Field(description="The deployments it replaced (now deleted).")
+
+
+def endpoint_usage(deployment: EndpointDeployment) -> str:
+    """Where the endpoint answers and how to call it with its key (read, never stored, here)."""
+    replaced = f" (replaced {', '.join(deployment.replaced)})" if deployment.replaced else ""
+    return (
+        f"Serving {deployment.model_name} version {deployment.model_version} on AzureML endpoint "
+        f"{deployment.endpoint}, deployment {deployment.deployment}{replaced}, traffic "
+        f"{deployment.traffic}.\n"
+        f"  KEY=$(az ml online-endpoint get-credentials -n {deployment.endpoint} "
+        "--query primaryKey -o tsv)\n"
+        f'  curl -s -X POST {deployment.scoring_uri} -H "Authorization: Bearer $KEY" \\\n'
+        f"    -H 'Content-Type: application/json' -d '{EXAMPLE_REQUEST}'\n"
+        f"  Delete it (it bills while it runs): python run.py --pipeline undeploy"
     )

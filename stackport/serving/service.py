@@ -9,11 +9,10 @@ session is loaded and warmed up.
 
 import threading
 from pathlib import Path
-from typing import Annotated
 
 import bentoml
 from bentoml.exceptions import ServiceUnavailable
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,6 +22,7 @@ from stackport.inference.onnx_model import OnnxModel
 from stackport.inference.predictor import OnnxPredictor, available_cores
 from stackport.inference.runtime import RuntimeChoice, choose_runtime
 from stackport.serving.body_limits import RequestBodyLimits
+from stackport.serving.request_checks import texts_type
 from stackport.serving.served_model import ServedModel, read_served_model, read_service_settings
 from stackport.tasks import inference_plugin
 
@@ -32,8 +32,7 @@ SERVED_MODEL = read_served_model(SOURCE_ROOT)
 LIMITS = SETTINGS.limits
 
 
-Text = Annotated[str, StringConstraints(max_length=LIMITS.max_text_chars)]
-Texts = Annotated[list[Text], Field(min_length=1, max_length=LIMITS.max_texts)]
+Texts = texts_type(LIMITS)
 Prediction = inference_plugin(SERVED_MODEL.task).prediction
 
 
@@ -159,4 +158,4 @@ async def metadata_endpoint(_: Request) -> JSONResponse:
 TextModelService.mount_asgi_app(
     Starlette(routes=[Route("/metadata", metadata_endpoint, methods=["GET"])]), path="/"
 )
-TextModelService.add_asgi_middleware(RequestBodyLimits, max_body_bytes=LIMITS.max_body_bytes)
+TextModelService.add_asgi_middleware(RequestBodyLimits, limits=LIMITS)
