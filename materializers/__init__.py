@@ -12,6 +12,7 @@ from zenml.materializers.materializer_registry import materializer_registry
 from materializers.benchmark_report import BenchmarkReportMaterializer
 from materializers.bento import BentoArchiveMaterializer
 from materializers.data_frame import DataFrameMaterializer
+from materializers.drift_report import DriftReportPageMaterializer, DriftSummaryMaterializer
 from materializers.evaluation_report import EvaluationReportMaterializer
 from materializers.fine_tuned_model import FineTunedModelMaterializer
 from materializers.onnx_model import OnnxModelMaterializer
@@ -28,6 +29,8 @@ __all__ = [
     "BenchmarkReportMaterializer",
     "BentoArchiveMaterializer",
     "DataFrameMaterializer",
+    "DriftReportPageMaterializer",
+    "DriftSummaryMaterializer",
     "EvaluationReportMaterializer",
     "FineTunedModelMaterializer",
     "OnnxModelMaterializer",

@@ -63,3 +63,8 @@ class BentoArchiveMaterializer(StackportMaterializer):
 def default_bentoml_home() -> Path:
     """The BentoML store used when none is configured: `bentoml` in ZenML's config directory."""
     return Path(get_global_config_directory()) / "bentoml"
+
+
+def default_request_log() -> str:
+    """The served-input log used when none is configured: `request-log` in ZenML's config dir."""
+    return str(Path(get_global_config_directory()) / "request-log")

@@ -6,7 +6,7 @@ from typing import Annotated
 from zenml import step
 from zenml.logger import get_logger
 
-from materializers.bento import default_bentoml_home
+from materializers.bento import default_bentoml_home, default_request_log
 from materializers.onnx_model import step_output_directory
 from stackport.core.names import Artifact
 from stackport.core.settings import DeploymentSettings, ServiceSettings
@@ -39,7 +39,8 @@ def build_bento(
         model_version: The version served.
         deployable: The variants the accuracy gate let through, each with its own test
             metrics (answered by `/metadata`); the bento carries only these.
-        service: Workers, threads, batching and request limits, read by the service.
+        service: Workers, threads, batching, request limits and the request log, read by the
+            service (a log without a path gets `default_request_log()`).
         deployment: Where it is deployed (copied into the bento with the rest of the settings);
             its `bentoml_home` is the store.
 
@@ -51,6 +52,9 @@ def build_bento(
         for variant in (onnx_model, onnx_model_optimized, onnx_model_int8, onnx_model_static_int8)
         if variant.variant in deployable
     ]
+    if service.request_log.path is None:
+        request_log = service.request_log.model_copy(update={"path": default_request_log()})
+        service = service.model_copy(update={"request_log": request_log})
     archive = build_bento_archive(
         variants,
         model_name,

@@ -3,12 +3,13 @@
 `python tests/azure_simulation.py <run.py options>` is `python run.py` with one stand-in, the
 AzureML SDK's `MLClient` (the client of AzureML's REST API), as ZenML's AzureML orchestrator
 and `pipelines.azureml_endpoint` use it. `SimulatedMLClient` keeps each submitted pipeline job
-as the SDK serializes it (YAML) and, when ZenML streams the job, runs every command component
-of that YAML as a local process, in dependency order, with the environment an AzureML job gives
-it; it keeps models, environments, online endpoints and deployments, and serves a deployment
-with the real AzureML inference server (see "online endpoints" below). Everything else is real: the
-ZenML server the client and the steps talk to, Azure Blob Storage (Azurite, through adlfs) for
-code and artifacts, an MLflow server, ZenML's compiler, entrypoint and materializers.
+(and job schedule) as the SDK serializes it (YAML) and, when ZenML streams the job, runs every
+command component of that YAML as a local process, in dependency order, with the environment an
+AzureML job gives it; it keeps models, environments, online endpoints and deployments, and
+serves a deployment with the real AzureML inference server (see "online endpoints" below).
+Everything else is real: the ZenML server the client and the steps talk to, Azure Blob Storage
+(Azurite, through adlfs) for code and artifacts, an MLflow server, ZenML's compiler, entrypoint
+and materializers.
 
 The helpers below also start and stop those servers; tests/test_azure_simulation.py uses them.
 """
@@ -43,6 +44,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SIMULATION_DIR_VARIABLE = "STACKPORT_AZUREML_SIMULATION_DIR"
 PIPELINE_JOB_FILE = "pipeline_job.yaml"
 CLIENT_FILE = "ml_client.json"
+SCHEDULES_DIR = "schedules"
 CONTAINER_SITE = Path(__file__).resolve().parent / "azure_container"
 COMPONENT_TIMEOUT_SECONDS = 600
 PARALLEL_NODES = os.cpu_count() or 1
@@ -105,6 +107,18 @@ class SimulatedJobs:
             raise JobException(message=message, no_personal_data_message=message)
 
 
+class SimulatedSchedules:
+    """`MLClient.schedules`: a job schedule is kept as the SDK serializes it (YAML), not run."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory / SCHEDULES_DIR
+
+    def begin_create_or_update(self, schedule: Any) -> SimpleNamespace:
+        self._directory.mkdir(parents=True, exist_ok=True)
+        schedule.dump(self._directory / f"{schedule.name}.yaml")
+        return SimpleNamespace(result=lambda: schedule)
+
+
 class SimulatedMLClient:
     """Stands in for `azure.ai.ml.MLClient`; records the workspace it was created for.
 
@@ -122,6 +136,7 @@ class SimulatedMLClient:
         self.datastores = SimulatedDatastores()
         self.online_endpoints = SimulatedOnlineEndpoints(state)
         self.online_deployments = SimulatedOnlineDeployments(state)
+        self.schedules = SimulatedSchedules(directory)
 
 
 def _upstream_nodes(node: dict[str, Any]) -> dict[str, str]:

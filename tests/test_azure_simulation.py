@@ -36,6 +36,7 @@ from azure_simulation import (
     DEFAULT_ENVIRONMENTS,
     ENVIRONMENTS_VARIABLE,
     PIPELINE_JOB_FILE,
+    SCHEDULES_DIR,
     SIMULATION_DIR_VARIABLE,
     WORKSPACE_DIR,
     LocalServer,
@@ -205,6 +206,9 @@ def azure_run(simulated_azure, request):
     (job_dir,) = [path for path in jobs.iterdir() if (path / PIPELINE_JOB_FILE).is_file()]
     summary = json.loads(summary_file.read_text())
     return SimpleNamespace(
+        command=command,
+        environment=environment,
+        jobs=jobs,
         output=output,
         summary=summary,
         parameters=parameters,
@@ -505,6 +509,45 @@ def test_online_endpoint_deploy_stores_no_secret(azure_deploy, simulated_azure):
     secret_values = [AZURITE_KEY, simulated_azure.connection_string, simulated_azure.zenml_password]
     texts = json.dumps(azure_deploy.calls) + json.dumps(azure_deploy.state) + azure_deploy.output
     assert not [value for value in secret_values if value in texts]
+
+
+# Schedules: `run.py --schedule` on the same stack, through the same `MLClient` boundary.
+
+CRON = "0 3 * * 1"
+
+
+@pytest.fixture(scope="module")
+def azure_schedule(azure_run):
+    """`run.py --pipeline train --stack azure --schedule CRON`: its output and the schedule."""
+    command = [word for word in azure_run.command if word not in ("--no-cache",)]
+    command = command[: command.index("--summary")] + ["--schedule", CRON]
+    result = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env=azure_run.environment,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    (schedule_file,) = (azure_run.jobs / SCHEDULES_DIR).glob("*.yaml")
+    return SimpleNamespace(output=output, spec=yaml.safe_load(schedule_file.read_text()))
+
+
+def test_schedule_registers_a_cron_job_schedule_of_the_training_pipeline(azure_schedule, azure_run):
+    trigger = azure_schedule.spec["trigger"]
+    job = azure_schedule.spec["create_job"]
+
+    assert trigger["type"] == "cron"
+    assert trigger["expression"] == CRON
+    assert trigger["time_zone"] in ("UTC", "Coordinated Universal Time")
+    assert sorted(_step_of_node(job).values()) == sorted(_step_of_node(azure_run.spec).values())
+    assert {node["component"]["environment"]["image"] for node in job["jobs"].values()} == {IMAGE}
+    assert f"Scheduled training_pipeline on stack azure: cron '{CRON}'" in azure_schedule.output
+    # Registered, not run: the one job directory is the training run's.
+    submitted = [path for path in azure_run.jobs.iterdir() if (path / PIPELINE_JOB_FILE).is_file()]
+    assert submitted == [azure_run.job_dir]
 
 
 # The simulated AzureML itself, on shell commands.

@@ -104,6 +104,7 @@ def test_definition_takes_the_settings_and_leaves_unset_options_out(settings):
         StackComponentType.CONTAINER_REGISTRY: "azure",
         StackComponentType.IMAGE_BUILDER: "local",
         StackComponentType.EXPERIMENT_TRACKER: "azureml_mlflow",
+        StackComponentType.DATA_VALIDATOR: "evidently",
     }
     workspace = {
         "subscription_id": settings["AZURE_SUBSCRIPTION_ID"],
@@ -223,7 +224,7 @@ def test_registration_is_idempotent_keeps_secrets_out_and_the_stack_validates(
         register_stack(load_stack_definition("azure"))
 
     messages = [r.getMessage() for r in caplog.records if r.name == "stacks.registration"]
-    assert len(messages) == 8 and all(m.startswith("Unchanged") for m in messages), messages
+    assert len(messages) == 9 and all(m.startswith("Unchanged") for m in messages), messages
     assert _registered() == first
     client = Client()
     flavor = client.get_flavor_by_name_and_type(

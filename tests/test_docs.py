@@ -78,10 +78,17 @@ COVERAGE = [
     Coverage(
         r"make train",
         "not run",
-        "fine-tunes MiniLM-L6 on all of BBC News (about 17 minutes on 2 cores); the same "
-        "`run.py --pipeline train` runs in the tests on a tiny BERT, and "
-        "test_make_train_runs_the_training_pipeline checks the target",
+        "fine-tunes MiniLM-L6 on the Rotten Tomatoes sentences (about 13 minutes on 2 "
+        "cores); the same `run.py --pipeline train` runs in the tests on a tiny BERT, and "
+        "test_make_targets_run_their_pipeline checks the target",
         (TRAINING,),
+    ),
+    Coverage(
+        r"make serve",
+        "not run",
+        "needs the production version `make train` registers; the same `run.py --pipeline "
+        "deploy` is tested on a tiny BERT's version",
+        (f"{DEPLOY}::test_production_version_is_built_deployed_and_recorded",),
     ),
     Coverage(rf"{PYTHON} run\.py --help", "here", "test_run_py_help_lists_every_option"),
     Coverage(
@@ -138,6 +145,19 @@ COVERAGE = [
         rf"{PYTHON} run\.py --pipeline train --stack azure (--image|--summary) \S+",
         "test",
         f"{AZURE_SIMULATION} (AzureML simulated, see docs/azure.md)",
+    ),
+    Coverage(
+        rf"{PYTHON} run\.py --pipeline monitor --summary \S+",
+        "test",
+        "tests/test_monitoring.py::test_held_back_reviews_show_no_drift "
+        "tests/test_monitoring.py::test_bbc_articles_drift_on_their_lengths_and_words",
+    ),
+    Coverage(
+        rf"{PYTHON} run\.py --pipeline train --stack azure --schedule '.*'",
+        "test",
+        "tests/test_azure_simulation.py::"
+        "test_schedule_registers_a_cron_job_schedule_of_the_training_pipeline "
+        "(AzureML simulated at its MLClient)",
     ),
     Coverage(
         r"curl -s -X POST http://127\.0\.0\.1:3000/predict -H 'Content-Type: application/json' "
@@ -359,10 +379,11 @@ def test_model_version_latest_resolves_to_the_newest_version():
         find_model_version("docs-latest", "production")
 
 
-def test_make_train_runs_the_training_pipeline():
+@pytest.mark.parametrize("target, pipeline", [("train", "train"), ("serve", "deploy")])
+def test_make_targets_run_their_pipeline(target: str, pipeline: str):
     makefile = (REPO_ROOT / "Makefile").read_text()
-    recipe = makefile.split("\ntrain:", 1)[1].split("\n\n", 1)[0]
-    assert "run.py --pipeline train" in recipe
+    recipe = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+    assert f"run.py --pipeline {pipeline}" in recipe
 
 
 # The configuration reference and the configurations.
@@ -387,6 +408,7 @@ def test_configuration_reference_is_generated_from_the_settings():
 
 def test_shipped_configurations_are_valid():
     from pipelines.deployment import DEPLOY_SECTIONS
+    from pipelines.monitoring import monitoring_pipeline
     from pipelines.run_parameters import validated_parameters, validated_sections
     from pipelines.training import training_pipeline
 
@@ -394,6 +416,8 @@ def test_shipped_configurations_are_valid():
         parameters = yaml.safe_load(path.read_text())["parameters"]
         if path.name == "deploy.yaml":
             validated_sections(DEPLOY_SECTIONS, parameters, "deployment_pipeline")
+        elif path.name == "monitor.yaml":
+            validated_parameters(monitoring_pipeline, parameters)
         else:
             validated_parameters(training_pipeline, parameters)
 
@@ -456,6 +480,22 @@ def test_architecture_diagram_is_the_training_pipeline(training_dag):
     (training,) = [edges for edges in diagrams if ("load_data", "validate_data") in edges]
     assert training == training_dag
     assert any(("build_bento", "deploy_bento") in edges for edges in diagrams)
+
+
+def test_monitoring_diagram_is_the_monitoring_pipeline():
+    from pipelines.monitoring import monitoring_pipeline
+    from pipelines.run_parameters import validated_parameters
+
+    config = yaml.safe_load((REPO_ROOT / "configs" / "monitor.yaml").read_text())
+    monitoring_pipeline.prepare(**validated_parameters(monitoring_pipeline, config["parameters"]))
+    dag = {
+        (upstream, name)
+        for name, invocation in monitoring_pipeline.invocations.items()
+        for upstream in set(invocation.upstream_steps)
+        | {artifact.invocation_id for artifact in invocation.input_artifacts.values()}
+    }
+    (drawn,) = mermaid_edges("monitoring.md")
+    assert drawn == dag
 
 
 @pytest.mark.parametrize("page", ["hpo.md", "onnx.md"])

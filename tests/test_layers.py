@@ -33,6 +33,7 @@ ALLOWED = {
     "onnx": {"core", "data", "evaluation", "inference", "tasks", "training"},
     "release": {"core", "data", "evaluation", "inference", "tasks", "training", "onnx"},
     "serving": {"core", "inference", "tasks"},
+    "monitoring": {"core", "inference", "tasks", "serving"},
 }
 TORCH_FREE = {"core", "tasks", "task infer", "inference", "serving"}
 HEAVY = {"torch", "transformers", "optimum", "zenml"}

@@ -7,6 +7,7 @@ pytest runs the tests of one task together and stops its server before starting 
 import asyncio
 import dataclasses
 import json
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -63,6 +64,11 @@ FUZZ_EXAMPLES = 60
 LOAD_REQUESTS = 2000
 LOAD_CLIENTS = 16
 LOAD_TIME_LIMIT_S = 240
+# 64 clients against a 50 ms latency budget: the tiny model cannot answer them all in time.
+OVERLOAD_CLIENTS = 64
+OVERLOAD_REQUESTS = 1280
+OVERLOAD_BUDGET_MS = 50
+OVERLOAD_CLIENT_TIMEOUT_S = 30
 
 
 @pytest.fixture(scope="module", params=TASKS, ids=str)
@@ -142,15 +148,23 @@ def bentoml_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bento(task: str, onnx_model: OnnxModel, bentoml_home: Path, tmp_path_factory) -> BentoArchive:
-    service = ServiceSettings.model_validate({"limits": LIMITS})
-    config = {"parameters": {"service": service.model_dump()}}
+def deploy_config(task: str, tmp_path_factory) -> dict:
+    """The service's settings: the test limits, and a request log of the module's own."""
+    request_log = {"path": str(tmp_path_factory.mktemp(f"request-log-{task}"))}
+    service = ServiceSettings.model_validate({"limits": LIMITS, "request_log": request_log})
+    return {"parameters": {"service": service.model_dump()}}
+
+
+@pytest.fixture(scope="module")
+def bento(
+    task: str, onnx_model: OnnxModel, deploy_config: dict, bentoml_home: Path, tmp_path_factory
+) -> BentoArchive:
     return build_bento_archive(
         [onnx_model],
         MODEL_NAMES[task],
         VERSION,
         {"fp32": METRICS[task]},
-        config,
+        deploy_config,
         bentoml_home,
         tmp_path_factory.mktemp(f"bento-{task}"),
     )
@@ -166,16 +180,14 @@ def test_tag_parts_are_valid_bentoml_tag_names(text, part):
 
 @only_for("classification")
 def test_equal_content_builds_once_under_the_same_tag(
-    bento: BentoArchive, onnx_model, bentoml_home, tmp_path
+    bento: BentoArchive, onnx_model, deploy_config, bentoml_home, tmp_path
 ):
-    service = ServiceSettings.model_validate({"limits": LIMITS})
-    config = {"parameters": {"service": service.model_dump()}}
     again = build_bento_archive(
         [onnx_model],
         "Tiny BBC",
         "7",
         {"fp32": {"macro_f1": 0.25}},
-        config,
+        deploy_config,
         bentoml_home,
         tmp_path,
     )
@@ -215,7 +227,10 @@ def test_bento_holds_the_service_the_model_and_docker_files(task: str, bento: Be
     assert {"src/configs/deploy.yaml", "src/configs/served_model.json"} <= names
     assert any(name.endswith("/model.onnx") and name.startswith("models/") for name in names)
     packages = {line.split("==")[0].lower() for line in requirements.split()}
-    assert packages == {"onnxruntime", "tokenizers", "numpy", "pydantic", "pyyaml", "bentoml"}
+    assert packages == {
+        *("onnxruntime", "tokenizers", "numpy", "pydantic", "pyyaml", "pyarrow", "fsspec"),
+        "bentoml",
+    }
 
 
 @only_for("classification")
@@ -484,3 +499,69 @@ def test_2000_requests_from_16_clients_all_succeed(server: Deployment, bbc_slice
     assert len(statuses) == LOAD_REQUESTS
     assert set(statuses) == {200}, {status: statuses.count(status) for status in set(statuses)}
     print(f"{LOAD_REQUESTS} requests from {LOAD_CLIENTS} clients in {elapsed:.1f} s")
+
+
+@pytest.fixture(scope="module")
+def overloaded_server(task: str, onnx_model: OnnxModel, bentoml_home: Path, tmp_path_factory):
+    """The task's bento with a latency budget that `OVERLOAD_CLIENTS` clients overrun."""
+    batching = {"max_latency_ms": OVERLOAD_BUDGET_MS}
+    service = ServiceSettings.model_validate({"limits": LIMITS, "batching": batching})
+    name = f"{MODEL_NAMES[task]} overloaded"
+    bento = build_bento_archive(
+        [onnx_model],
+        name,
+        VERSION,
+        {"fp32": METRICS[task]},
+        {"parameters": {"service": service.model_dump()}},
+        bentoml_home,
+        tmp_path_factory.mktemp("bento-overloaded"),
+    )
+    settings = DeploymentSettings(port=free_port(), startup_timeout_s=120)
+    deployment = serve_locally(bento, name, VERSION, settings, bentoml_home)
+    yield deployment
+    stop(deployment)
+
+
+@only_for("classification")
+def test_64_clients_beyond_the_budget_get_answers_or_prompt_503s(overloaded_server, bbc_slice):
+    """No error but 503 (with `Retry-After`), sooner than answers; none waits for its timeout."""
+    texts = bbc_slice["text"].str[:1000].tolist()
+
+    async def load() -> list[tuple[int, float, str | None]]:
+        answers = []
+        limits = httpx.Limits(max_connections=OVERLOAD_CLIENTS)
+        async with httpx.AsyncClient(
+            base_url=overloaded_server.url, timeout=OVERLOAD_CLIENT_TIMEOUT_S, limits=limits
+        ) as client:
+
+            async def worker(index: int) -> None:
+                for number in range(index, OVERLOAD_REQUESTS, OVERLOAD_CLIENTS):
+                    body = {"texts": [texts[number % len(texts)]]}
+                    start = time.monotonic()
+                    response = await client.post("/predict", json=body)
+                    seconds = time.monotonic() - start
+                    answers.append(
+                        (response.status_code, seconds, response.headers.get("Retry-After"))
+                    )
+
+            await asyncio.gather(*(worker(index) for index in range(OVERLOAD_CLIENTS)))
+        return answers
+
+    answers = asyncio.run(asyncio.wait_for(load(), LOAD_TIME_LIMIT_S))
+
+    statuses = [status for status, _, _ in answers]
+    counts = {status: statuses.count(status) for status in set(statuses)}
+    assert len(answers) == OVERLOAD_REQUESTS
+    assert set(statuses) == {200, 503}, counts
+    refused = [(seconds, retry_after) for status, seconds, retry_after in answers if status == 503]
+    assert all(retry_after is not None and int(retry_after) >= 1 for _, retry_after in refused)
+    # The client shares the 2 cores with the server: its own delays are in every figure.
+    refusal_median = statistics.median(seconds for seconds, _ in refused)
+    answer_median = statistics.median(s for status, s, _ in answers if status == 200)
+    slowest = max(seconds for _, seconds, _ in answers)
+    assert refusal_median < answer_median, (refusal_median, answer_median)
+    assert slowest < OVERLOAD_CLIENT_TIMEOUT_S / 2, f"a request took {slowest:.2f} s"
+    print(
+        f"{counts}; median 503 {refusal_median:.3f} s, median 200 {answer_median:.3f} s, "
+        f"slowest answer {slowest:.3f} s"
+    )

@@ -59,7 +59,7 @@ def restore_active_stack():
 
 
 def test_zenml_integrations_installed():
-    for name in ("azure", "mlflow", "bentoml"):
+    for name in ("azure", "mlflow", "bentoml", "evidently"):
         assert integration_registry.is_installed(name), name
 
 
@@ -71,6 +71,7 @@ def test_local_definition():
         StackComponentType.ORCHESTRATOR: ("local-orchestrator", "local"),
         StackComponentType.ARTIFACT_STORE: ("local-artifact-store", "local"),
         StackComponentType.EXPERIMENT_TRACKER: ("local-mlflow", "mlflow"),
+        StackComponentType.DATA_VALIDATOR: ("evidently", "evidently"),
     }
     assert all(not c.configuration for c in definition.components.values())
 
@@ -84,9 +85,9 @@ def test_registering_twice_changes_nothing(caplog):
         assert register_stack(definition) == "local"
 
     assert _snapshot("local") == first
-    assert len(first) == 4
+    assert len(first) == 5
     messages = [r.getMessage() for r in caplog.records if r.name == "stacks.registration"]
-    assert len(messages) == 4 and all(m.startswith("Unchanged") for m in messages)
+    assert len(messages) == 5 and all(m.startswith("Unchanged") for m in messages)
 
 
 def _register(path: Path, stack: str, store_configuration: str = "{}", extra: str = "") -> dict:

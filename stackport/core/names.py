@@ -27,6 +27,10 @@ class Step(StrEnum):
     PROMOTE_MODEL = "promote_model"
     BUILD_BENTO = "build_bento"
     DEPLOY_BENTO = "deploy_bento"
+    RESOLVE_MONITORED_MODEL = "resolve_monitored_model"
+    BUILD_DRIFT_REFERENCE = "build_drift_reference"
+    LOAD_SERVED_INPUTS = "load_served_inputs"
+    DETECT_DRIFT = "detect_drift"
 
 
 class Artifact(StrEnum):
@@ -54,6 +58,12 @@ class Artifact(StrEnum):
     PROMOTION_DECISION = "promotion_decision"
     BENTO = "bento"
     BENTO_DEPLOYMENT = "bento_deployment"
+    MONITORED_MODEL = "monitored_model"
+    DRIFT_REFERENCE = "drift_reference"
+    SERVED_INPUTS = "served_inputs"
+    SERVED_WINDOW = "served_window"
+    DRIFT_SUMMARY = "drift_summary"
+    DRIFT_REPORT = "drift_report"
 
 
 # The column of a tokenized table giving each row's example (its position in the split): the

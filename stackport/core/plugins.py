@@ -61,6 +61,9 @@ class EncodedBatch:
 # `(logits, batch, label_names, thresholds)`. A text-level task gets one row of logits per
 # text (the mean of its windows'); a word-level task gets every row's token logits.
 PostProcessor = Callable[[np.ndarray, EncodedBatch, list[str], list[float] | None], list[Any]]
+# What a prediction decided, as the request log records it: its labels (or entity types),
+# each with its score.
+Outcomes = Callable[[Any], tuple[list[str], list[float]]]
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class TaskInference:
             schema for one text).
         post_process: Logits to predictions (`PostProcessor`).
         export_task: The Optimum task the model is exported to ONNX as.
+        outcomes: A prediction's labels (entity types) and their scores (`Outcomes`).
         word_level: Texts are split into words, each word tokenized on its own and predicted
             by its first sub-word (as the training data's words were); else a text is read as
             token windows whose logits are averaged.
@@ -80,6 +84,7 @@ class TaskInference:
     prediction: type[BaseModel]
     post_process: PostProcessor
     export_task: str
+    outcomes: Outcomes
     word_level: bool = False
 
 

@@ -11,6 +11,7 @@ Unknown keys are refused, so that a misspelt key is an error instead of a silent
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -376,7 +377,10 @@ class BatchingSettings(StrictSettings):
 
     max_batch_size: int = Field(32, ge=1, description="Most texts predicted in one batch.")
     max_latency_ms: int = Field(
-        5000, ge=1, description="Latency budget of a request; one that would exceed it gets 503."
+        5000,
+        ge=1,
+        description="Latency budget of a request: one the worker could not serve within it "
+        "gets a 503 with `Retry-After` as it arrives (or, once queued, from the batching).",
     )
 
 
@@ -389,6 +393,38 @@ class RequestLimits(StrictSettings):
 
 
 RuntimeChoice = Literal["auto", "fp32", "fp32-optimized", "dynamic-int8", "static-int8"]
+
+
+class RequestLogSettings(StrictSettings):
+    """The served-input log: each predicted text's features, as Parquet files of each worker.
+
+    A background thread writes them; a full queue or an unwritable path drops records (and
+    counts them) and never fails or slows a request.
+    """
+
+    enabled: bool = Field(True, description="Record each predicted text's features.")
+    path: str | None = Field(
+        None,
+        description="Folder of the Parquet files: a local path (`~` is expanded) or an fsspec "
+        "URI (e.g. `az://<container>/request-log`); null: `request-log` in the ZenML config "
+        "directory (set when the deployment pipeline builds the bento).",
+    )
+    texts: bool = Field(
+        True,
+        description="Keep each text itself (for text drift); false keeps only its features.",
+    )
+    max_file_bytes: int = Field(
+        32 << 20, ge=1024, description="A file is closed and a new one started past this size."
+    )
+    max_file_seconds: float = Field(
+        60,
+        gt=0,
+        description="... or once it is this old: a record is readable at most this long after "
+        "its request.",
+    )
+    max_queued_batches: int = Field(
+        1000, ge=1, description="Predicted batches waiting to be written; more are dropped."
+    )
 
 
 class ServiceSettings(StrictSettings):
@@ -409,6 +445,9 @@ class ServiceSettings(StrictSettings):
         default_factory=BatchingSettings, description="Adaptive batching (below)."
     )
     limits: RequestLimits = Field(default_factory=RequestLimits, description="Request limits.")
+    request_log: RequestLogSettings = Field(
+        default_factory=RequestLogSettings, description="The served-input log (below)."
+    )
 
 
 ContainerEngine = Literal["docker", "podman", "buildah", "nerdctl"]
@@ -494,4 +533,59 @@ class DeploymentSettings(StrictSettings):
     )
     azureml: AzureMLSettings = Field(
         default_factory=AzureMLSettings, description="target: azureml (below)."
+    )
+
+
+# ---------------------------------------------------------------- monitoring
+
+
+class MonitorSettings(StrictSettings):
+    """What the monitor compares: a model version's training reference and its served inputs.
+
+    The reference is a seeded sample of the version's train split with the version's own
+    predictions on it; the served inputs are a window of the request log. Evidently tests each
+    feature for drift; the data set has drifted when at least `drift_share` of them have.
+    """
+
+    model_name: str | None = Field(
+        None,
+        description="The Model Control Plane model; null: the model of the latest training "
+        "run. `--model-name`.",
+    )
+    model_version: str = Field(
+        "production", description="A stage or a version name. `--model-version`."
+    )
+    request_log: str | None = Field(
+        None,
+        description="Where the service writes its log (`service.request_log.path`); null: "
+        "`request-log` in the ZenML config directory.",
+    )
+    last_records: int | None = Field(
+        1000, ge=1, description="The window: the newest this many records; null: all."
+    )
+    since: datetime | None = Field(
+        None, description="The window: only records from this time on (ISO 8601); null: any."
+    )
+    min_records: int = Field(
+        50, ge=2, description="Fewer served records in the window give no verdict."
+    )
+    reference_rows: int = Field(
+        1000, ge=2, description="Train-split texts (a seeded sample) in the reference."
+    )
+    seed: int = Field(42, description="Seed of the reference sample.")
+    drift_share: float = Field(
+        0.5, gt=0, le=1, description="Share of drifted features at which the data has drifted."
+    )
+    texts: bool = Field(
+        True,
+        description="Test the texts themselves for drift too (a domain classifier), when the "
+        "log holds them.",
+    )
+    retrain_on_drift: bool = Field(
+        False,
+        description="When drift is detected, start the training pipeline with `train_config`.",
+    )
+    train_config: str = Field(
+        "configs/train.yaml",
+        description="The training configuration a drift-triggered run uses (its data source).",
     )

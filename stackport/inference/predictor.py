@@ -6,6 +6,10 @@ session tuned for this machine's cores, and turned into predictions by the infer
 of the model's task (`stackport.tasks.<task>.infer`). The ONNX evaluation, the benchmark and
 the service all predict through this module.
 
+`predict` runs a batch's rows in groups of similar token count, each padded to its own longest
+row (`stackport.inference.batching`): a long text no longer makes the short ones beside it pay
+for its padding.
+
 A text-level model trained on windows (`OnnxModel.max_windows` > 1) reads a long text as up
 to that many consecutive windows of `max_length` tokens, one row each, and predicts it by the
 mean of their logits, as it was evaluated in training.
@@ -32,6 +36,7 @@ from tokenizers import Encoding, Tokenizer
 
 from stackport.core.numerics import mean_by_text
 from stackport.core.plugins import EncodedBatch
+from stackport.inference.batching import length_groups
 from stackport.inference.onnx_model import OnnxModel
 from stackport.inference.words import Text, texts_and_words, word_lists, word_windows
 from stackport.tasks import inference_plugin
@@ -96,6 +101,8 @@ class OnnxPredictor:
         self.tokenizer = Tokenizer.from_file(str(model.tokenizer_path))
         processor = self.tokenizer.post_processor
         self.special_tokens = processor.num_special_tokens_to_add(False) if processor else 0
+        padding = self.tokenizer.padding or {}
+        self.right_padded = padding.get("direction", "right").lower() == "right"
         # Word-level: counts each word's sub-words in a whole text, to split it into windows.
         # Several windows of a text: cuts it into windows of `max_length` tokens (unpadded).
         self.splitter: Tokenizer | None = None
@@ -212,8 +219,32 @@ class OnnxPredictor:
         several windows of a text) run at once.
         """
         batch = self.encode_for_prediction(texts)
-        logits = self.session.run(None, batch.inputs)[0]
-        return post_process(logits, batch, self.model)
+        return post_process(self.run_rows(batch.inputs), batch, self.model)
+
+    def run_rows(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The graph's logits for every row of `inputs`, run in groups of similar length.
+
+        Each group is cut to its longest row (the tokenizer pads on the right); a word-level
+        model's token logits are padded back to the batch's width, with zeros.
+        """
+        mask = inputs["attention_mask"]
+        if self.right_padded and len(mask) > 1:
+            lengths = mask.sum(axis=1).tolist()
+            groups = length_groups(lengths)
+        else:
+            lengths, groups = [mask.shape[1]] * len(mask), [list(range(len(mask)))]
+        logits = None
+        for rows in groups:
+            width = max(lengths[row] for row in rows)
+            group = {name: values[rows, :width] for name, values in inputs.items()}
+            group_logits = self.session.run(None, group)[0]
+            if logits is None:
+                shape = (len(mask), *group_logits.shape[1:])
+                if group_logits.ndim == 3:  # token logits: the batch's width
+                    shape = (len(mask), mask.shape[1], group_logits.shape[2])
+                logits = np.zeros(shape, dtype=group_logits.dtype)
+            logits[rows, : group_logits.shape[1]] = group_logits
+        return logits
 
     def predict_batches(self, texts: Sequence[Text], batch_size: int) -> list[Any]:
         """Predictions for many texts, `batch_size` texts at a time, in order."""

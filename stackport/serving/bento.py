@@ -31,7 +31,9 @@ SERVICE_MODULE = "stackport.serving.service"
 SERVICE = f"{SERVICE_MODULE}:TextModelService"
 LOCAL_PACKAGE = "stackport"
 # Everything the service imports; the bento installs nothing else (no torch, no transformers).
-BENTO_PACKAGES = ("onnxruntime", "tokenizers", "numpy", "pydantic", "PyYAML")
+BENTO_PACKAGES = ("onnxruntime", "tokenizers", "numpy", "pydantic", "PyYAML", "pyarrow", "fsspec")
+# The fsspec implementation a request log on a URI of this protocol needs.
+PROTOCOL_PACKAGES = {"az": "adlfs", "abfs": "adlfs", "abfss": "adlfs"}
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 BUILD_TIMEOUT_S = 600
 TAG_MAX_LENGTH = 63
@@ -67,9 +69,18 @@ def tag_part(text: str, max_length: int = TAG_MAX_LENGTH) -> str:
     return cleaned.strip("._-") or "0"
 
 
-def python_requirements() -> list[str]:
-    """The bento's Python packages, pinned to the versions installed here."""
-    return [f"{name}=={version(name)}" for name in BENTO_PACKAGES]
+def python_requirements(request_log_path: str = "") -> list[str]:
+    """The bento's Python packages, pinned to the versions installed here.
+
+    Args:
+        request_log_path: Where the service logs its inputs; an `az://` URI adds adlfs.
+    """
+    protocol = request_log_path.split("://")[0] if "://" in request_log_path else ""
+    names = [
+        *BENTO_PACKAGES,
+        *([PROTOCOL_PACKAGES[protocol]] if protocol in PROTOCOL_PACKAGES else []),
+    ]
+    return [f"{name}=={version(name)}" for name in names]
 
 
 def service_sources(task: str, entry_module: str = SERVICE_MODULE) -> list[Path]:
@@ -164,14 +175,14 @@ def write_build_context(directory: Path, served_model: dict, deploy_config: dict
     (configs / "served_model.json").write_text(json.dumps(served_model, indent=2))
 
 
-def bentofile(bento_name: str, description: str) -> dict:
+def bentofile(bento_name: str, description: str, request_log_path: str = "") -> dict:
     """The build configuration: service, pinned packages, the container's Python, env."""
     return {
         "service": SERVICE,
         "name": bento_name,
         "description": description,
         "include": ["**/*.py", "configs/*"],
-        "python": {"packages": python_requirements(), "lock_packages": False},
+        "python": {"packages": python_requirements(request_log_path), "lock_packages": False},
         # As measured: each worker tokenizes in the thread that runs its session.
         "envs": [{"name": "TOKENIZERS_PARALLELISM", "value": "false", "stage": "runtime"}],
         "docker": {"distro": "debian", "python_version": PYTHON_VERSION},
@@ -227,9 +238,9 @@ def build_bento_archive(
         bento_tag = f"{tag_part(model_name)}:{version_part}-{fingerprint[:HASH_CHARS]}"
         names = ", ".join(graphs)
         description = f"{model_name} version {model_version} (ONNX variants: {names})."
-        (context_path / "bentofile.yaml").write_text(
-            yaml.safe_dump(bentofile(tag_part(model_name), description), sort_keys=False)
-        )
+        request_log = deploy_config["parameters"]["service"].get("request_log", {})
+        build = bentofile(tag_part(model_name), description, request_log.get("path") or "")
+        (context_path / "bentofile.yaml").write_text(yaml.safe_dump(build, sort_keys=False))
         output = output_directory / f"{bento_tag.replace(':', '-')}.bento"
         request = BuildRequest(
             context=context,

@@ -4,7 +4,10 @@ The service predicts through `stackport.inference.predictor.OnnxPredictor`: the 
 each text is the prediction model of the served task's inference plug-in (a label and its
 score; labels and their scores; entities with their character spans). The ONNX Runtime
 session loads in a background thread: `/livez` answers at once, `/readyz` only once the
-session is loaded and warmed up.
+session is loaded and warmed up. Each predicted text's features go to the served-input log
+(`stackport.serving.request_log`), off the request's path. A request the worker could not
+serve within the latency budget is answered 503 with `Retry-After` when it arrives
+(`stackport.serving.admission`).
 """
 
 import threading
@@ -21,8 +24,10 @@ from starlette.routing import Route
 from stackport.inference.onnx_model import OnnxModel
 from stackport.inference.predictor import OnnxPredictor, available_cores
 from stackport.inference.runtime import RuntimeChoice, choose_runtime
+from stackport.serving.admission import AdmissionControl
 from stackport.serving.body_limits import RequestBodyLimits
 from stackport.serving.request_checks import texts_type
+from stackport.serving.request_log import RequestLog
 from stackport.serving.served_model import ServedModel, read_served_model, read_service_settings
 from stackport.tasks import inference_plugin
 
@@ -75,6 +80,7 @@ class TextModelService:
         self.served_model: ServedModel = SERVED_MODEL
         self.runtime: RuntimeChoice | None = None
         self.predictor: OnnxPredictor | None = None
+        self.request_log: RequestLog | None = None
         self.load_error: BaseException | None = None
         self._loaded = threading.Event()
         threading.Thread(target=self._load, name="load-onnx-model", daemon=True).start()
@@ -91,6 +97,14 @@ class TextModelService:
                 models, SETTINGS.runtime, threads, SETTINGS.batching.max_batch_size
             )
             self.predictor = self.runtime.predictor
+            if SETTINGS.request_log.enabled and SETTINGS.request_log.path:
+                self.request_log = RequestLog(
+                    SETTINGS.request_log,
+                    self.served_model.name,
+                    self.served_model.version,
+                    self.predictor.model.task,
+                    self.predictor.tokenizer,
+                )
         except BaseException as error:
             self.load_error = error
             raise
@@ -119,7 +133,16 @@ class TextModelService:
     )
     def predict(self, texts: Texts) -> list[Prediction]:
         """One prediction per text, in order (adaptive batching merges concurrent requests)."""
-        return self._ready_predictor().predict(texts)
+        predictions = self._ready_predictor().predict(texts)
+        if self.request_log is not None:
+            self.request_log.record(texts, predictions)  # queued; written in the background
+        return predictions
+
+    @bentoml.on_shutdown
+    def close_request_log(self) -> None:
+        """Write the records still queued and close the open log file."""
+        if self.request_log is not None:
+            self.request_log.close()
 
     def metadata(self) -> ModelMetadata:
         """The served model: name, version, task, labels, thresholds, variant and metrics."""
@@ -158,4 +181,8 @@ async def metadata_endpoint(_: Request) -> JSONResponse:
 TextModelService.mount_asgi_app(
     Starlette(routes=[Route("/metadata", metadata_endpoint, methods=["GET"])]), path="/"
 )
+# Checked first: a bad body gets its 4xx, and only a valid request counts against the budget.
 TextModelService.add_asgi_middleware(RequestBodyLimits, limits=LIMITS)
+TextModelService.add_asgi_middleware(
+    AdmissionControl, budget_s=SETTINGS.batching.max_latency_ms / 1000, paths=("/predict",)
+)

@@ -31,6 +31,14 @@ def classify(
     ]
 
 
+def outcomes(prediction: ClassPrediction) -> tuple[list[str], list[float]]:
+    """The predicted label and its score."""
+    return [prediction.label], [prediction.score]
+
+
 INFERENCE = TaskInference(
-    prediction=ClassPrediction, post_process=classify, export_task="text-classification"
+    prediction=ClassPrediction,
+    post_process=classify,
+    export_task="text-classification",
+    outcomes=outcomes,
 )

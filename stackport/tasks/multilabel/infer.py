@@ -41,8 +41,14 @@ def classify_multilabel(
     ]
 
 
+def outcomes(prediction: MultilabelPrediction) -> tuple[list[str], list[float]]:
+    """The predicted labels and their scores."""
+    return list(prediction.labels), list(prediction.scores)
+
+
 INFERENCE = TaskInference(
     prediction=MultilabelPrediction,
     post_process=classify_multilabel,
     export_task="text-classification",
+    outcomes=outcomes,
 )

@@ -115,9 +115,18 @@ def recognize_entities(
     return predictions
 
 
+def outcomes(prediction: EntityPrediction) -> tuple[list[str], list[float]]:
+    """The type of each entity found, in order, and its score."""
+    return (
+        [entity.type for entity in prediction.entities],
+        [entity.score for entity in prediction.entities],
+    )
+
+
 INFERENCE = TaskInference(
     prediction=EntityPrediction,
     post_process=recognize_entities,
     export_task="token-classification",
+    outcomes=outcomes,
     word_level=True,
 )

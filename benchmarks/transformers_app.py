@@ -1,6 +1,6 @@
-"""The serving baseline: FastAPI and a transformers pipeline in PyTorch fp32, one forward a request.
+"""Serving baseline: FastAPI and a transformers pipeline in PyTorch fp32, one forward a request.
 
-    BASELINE_MODEL_DIR=... uvicorn baseline_app:app --app-dir benchmarks
+    TRANSFORMERS_MODEL_DIR=... uvicorn transformers_app:app --app-dir benchmarks
 
 `benchmarks/serving.py` starts it beside the bento, with the same model and `max_length`.
 """
@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from transformers import pipeline
 
-classifier = pipeline("text-classification", model=os.environ["BASELINE_MODEL_DIR"], device="cpu")
-max_length = int(os.environ.get("BASELINE_MAX_LENGTH", "128"))
+classifier = pipeline(
+    "text-classification", model=os.environ["TRANSFORMERS_MODEL_DIR"], device="cpu"
+)
+max_length = int(os.environ.get("TRANSFORMERS_MAX_LENGTH", "128"))
 app = FastAPI()
 
 
