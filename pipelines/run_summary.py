@@ -83,6 +83,7 @@ def summarize_run(run: PipelineRunResponse, error: str | None = None) -> dict[st
             "trials": study.counts(),
             "best_params": study.best_params,
             f"best_validation_{study.metric}": study.best_value,
+            "latency_ms_by_num_layers": study.latency_ms_by_num_layers,
         }
     decision = _load_output(steps, Step.PROMOTE_MODEL, Artifact.PROMOTION_DECISION)
     if decision is not None:

@@ -60,8 +60,8 @@ def training_pipeline(
         validation: Thresholds of the data checks.
         split: How to split data that brings no splits.
         model: Base model, windows, and the registered model's name (else the data set's).
-        training: Fine-tuning hyper-parameters; the study's best trial overrides what it searched.
-        hpo: The Optuna study: budget, pruner, storage and search space.
+        training: Fine-tuning hyper-parameters; the chosen trial overrides what it searched.
+        hpo: The Optuna study: budget, pruner, storage, search space and selection rule.
         promotion: The gates a new version must pass to move to production.
         export: ONNX opset and the parity tolerance against PyTorch.
         quantization: Int8 quantization options and the accuracy gate's `max_metric_drop`.
@@ -81,7 +81,7 @@ def training_pipeline(
         hpo=hpo,
         study_prefix=hpo.study_name or identity.name,
     )
-    selected_training = select_hyperparameters(hpo_study, training=training)
+    selected_training = select_hyperparameters(hpo_study, training=training, hpo=hpo)
     fine_tuned = train_model(tokenized_dataset, model=model, training=selected_training)
     model_evaluation = evaluate_model(fine_tuned, tokenized_dataset)
     baseline_evaluation = evaluate_baseline(train_set, test_set, tokenized_dataset)

@@ -10,6 +10,7 @@ from zenml.logger import get_logger
 from stackport.core.names import Artifact
 from stackport.core.settings import HpoSettings, ModelSettings, TrainingSettings
 from stackport.data.tokenization import TokenizedDataset
+from stackport.onnx.benchmark import depth_latencies
 from stackport.training.hpo import StudyReport, run_study, study_name
 from stackport.training.model import model_fingerprint, resolve_base_model
 
@@ -26,6 +27,9 @@ def search_hyperparameters(
 ) -> Annotated[StudyReport, Artifact.HPO_STUDY]:
     """Run the study until it holds `hpo.n_trials` trials; each trial is an MLflow child run.
 
+    When the depth is searched (`hpo.search_space.num_layers`), each depth's latency is
+    measured first, on its fp32 ONNX export, and recorded in the report.
+
     Args:
         tokenized_dataset: Tokenized train and validation splits.
         model: The base model.
@@ -39,8 +43,20 @@ def search_hyperparameters(
     """
     base_model = resolve_base_model(model.base_model)
     name = study_name(study_prefix, tokenized_dataset, model_fingerprint(base_model), training, hpo)
+    depths = hpo.search_space.num_layers or []
     with tempfile.TemporaryDirectory(prefix="stackport-hpo-") as workdir:
-        report = run_study(tokenized_dataset, base_model, training, hpo, name, Path(workdir))
+        latencies = depth_latencies(base_model, tokenized_dataset, depths, Path(workdir))
+        report = run_study(
+            tokenized_dataset, base_model, training, hpo, name, Path(workdir), latencies
+        )
     logger.info("Study %s: %s; best %s.", report.study_name, report.counts(), report.best_params)
-    log_metadata({"trials": report.counts(), "best_value": report.best_value or 0.0})
+    if latencies:
+        logger.info("Batch-1 latency (ms) by number of layers: %s", latencies)
+    log_metadata(
+        {
+            "trials": report.counts(),
+            "best_value": report.best_value or 0.0,
+            "latency_ms_by_num_layers": {str(k): v for k, v in latencies.items()},
+        }
+    )
     return report

@@ -4,11 +4,13 @@ Fixtures live in conftest.py; these are the plain functions behind them and the 
 """
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import onnx
 import pandas as pd
 import torch
 import yaml
@@ -123,6 +125,13 @@ def derived_variants(fp32: OnnxModel, tiny_bert_path: Path, directory: Path) -> 
             for variant in (OnnxVariant.DYNAMIC_INT8, OnnxVariant.STATIC_INT8)
         ),
     ]
+
+
+def onnx_layers(model_path: Path) -> set[int]:
+    """The encoder layers the nodes of an exported BERT graph belong to, by their names."""
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    names = (re.search(r"layer\.(\d+)/", node.name) for node in graph.node)
+    return {int(match[1]) for match in names if match}
 
 
 def tiny_onnx_model(

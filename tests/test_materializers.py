@@ -4,6 +4,7 @@ from datetime import datetime
 from pathlib import Path
 from uuid import uuid4
 
+import optuna
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -19,6 +20,7 @@ from materializers.data_frame import DataFrameMaterializer
 from materializers.evaluation_report import EvaluationReportMaterializer
 from materializers.fine_tuned_model import FineTunedModelMaterializer
 from materializers.onnx_model import OnnxModelMaterializer
+from materializers.study_report import StudyReportMaterializer
 from materializers.tokenized_dataset import TokenizedDatasetMaterializer
 from stackport.data.tokenization import TokenizedDataset, tokenize_dataset, tokenized_schema
 from stackport.evaluation.report import EvaluationReport, classification_report
@@ -27,6 +29,7 @@ from stackport.inference.predictor import OnnxPredictor
 from stackport.onnx.benchmark import BenchmarkReport, RuntimeBenchmark
 from stackport.onnx.export import export_to_onnx
 from stackport.tasks import training_plugin
+from stackport.training.hpo import StudyReport, TrialRecord
 from stackport.training.model import FineTunedModel
 
 MODEL_LABELS = ["business", "sport", "tech"]
@@ -406,6 +409,74 @@ def test_benchmark_report_round_trip_metadata_and_visualizations(
     assert "<td>3.20x</td><td>2.50x</td>" in page
 
 
+@pytest.fixture
+def study_report() -> StudyReport:
+    """Three trials over learning rate and depth, with each depth's latency."""
+    distributions = {
+        "learning_rate": optuna.distributions.FloatDistribution(1e-5, 1e-3, log=True),
+        "num_layers": optuna.distributions.CategoricalDistribution([6, 4, 3]),
+    }
+    trials = [
+        TrialRecord(
+            number=number,
+            state=state,
+            value=value,
+            params={"learning_rate": 1e-4 * (number + 1), "num_layers": layers},
+            intermediate_values={} if value is None else {1: value},
+            duration_seconds=2.0,
+        )
+        for number, (state, value, layers) in enumerate(
+            [("COMPLETE", 0.818, 6), ("COMPLETE", 0.812, 4), ("PRUNED", None, 3)]
+        )
+    ]
+    return StudyReport(
+        study_name="depths-0123456789ab",
+        metric="macro_f1",
+        best_params=trials[0].params,
+        best_value=0.818,
+        trials=trials,
+        distributions={
+            name: optuna.distributions.distribution_to_json(distribution)
+            for name, distribution in distributions.items()
+        },
+        latency_ms_by_num_layers={6: 10.3, 4: 7.1, 3: 5.2},
+    )
+
+
+def test_study_report_with_latencies_round_trips_and_plots_metric_against_latency(
+    study_report: StudyReport, artifact_store: LocalArtifactStore
+) -> None:
+    uri = artifact_uri(artifact_store, "study")
+    materializer = StudyReportMaterializer(uri, artifact_store)
+    materializer.save(study_report)
+    visualizations = materializer.save_visualizations(study_report)
+
+    loaded = materializer.load(StudyReport)
+    assert loaded == study_report
+    assert loaded.latency_ms_by_num_layers == {6: 10.3, 4: 7.1, 3: 5.2}  # int keys again
+    assert materializer.compute_content_hash(loaded) == materializer.compute_content_hash(
+        study_report
+    )
+    metadata = materializer.extract_metadata(study_report)
+    assert metadata["latency_ms_by_num_layers"] == {"6": 10.3, "4": 7.1, "3": 5.2}
+    assert visualizations == {
+        f"{uri}/study.html": VisualizationType.HTML,
+        f"{uri}/metric_vs_latency.png": VisualizationType.IMAGE,
+    }
+    assert Path(uri, "metric_vs_latency.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    page = Path(uri, "study.html").read_text()
+    assert "3 layers 5.2 ms, 4 layers 7.1 ms, 6 layers 10.3 ms" in page
+
+    unmeasured = study_report.model_copy(update={"latency_ms_by_num_layers": {}})
+    assert materializer.compute_content_hash(unmeasured) != materializer.compute_content_hash(
+        study_report
+    )
+    plain_uri = artifact_uri(artifact_store, "study-without-latencies")
+    plain = StudyReportMaterializer(plain_uri, artifact_store).save_visualizations(unmeasured)
+    assert plain == {f"{plain_uri}/study.html": VisualizationType.HTML}
+    assert "latency_ms_by_num_layers" not in materializer.extract_metadata(unmeasured)
+
+
 @pytest.mark.parametrize(
     ("fixture_name", "materializer_class", "visualization_types"),
     [
@@ -421,6 +492,11 @@ def test_benchmark_report_round_trip_metadata_and_visualizations(
             "evaluation_report",
             EvaluationReportMaterializer,
             [VisualizationType.IMAGE, VisualizationType.HTML],
+        ),
+        (
+            "study_report",
+            StudyReportMaterializer,
+            [VisualizationType.HTML, VisualizationType.IMAGE],
         ),
     ],
 )

@@ -22,7 +22,8 @@ from zenml.utils import source_utils
 
 from stackport.core.settings import OnnxVariant
 from stackport.release.registration import VARIANT_ARTIFACTS
-from tests.helpers import invoke, tiny_config
+from stackport.training.model import FineTunedModel
+from tests.helpers import forced_pruning_settings, invoke, onnx_layers, tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +35,13 @@ def source_root():
 
 
 TRAIN_COLUMNS = ("--text-column", "article", "--label-column", "topic")
+# The runs also search the depth: one choice, the tiny BERT's first of 2 layers, chosen by
+# `fastest_within` (a choice of one draws nothing from the sampler: the forced pruning holds).
+ONE_LAYER = {
+    "search_space": forced_pruning_settings("", 0).search_space.model_dump(mode="json")
+    | {"num_layers": [1]},
+    "selection": "fastest_within",
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +57,7 @@ def train_dir(tmp_path_factory, bbc_slice: pd.DataFrame) -> Path:
 @pytest.fixture(scope="module")
 def trained(train_dir: Path, tiny_bert_path: Path):
     """One successful run on 120 BBC articles: the CLI result and the summary JSON."""
-    config = tiny_config(train_dir, "tiny-bbc")
+    config = tiny_config(train_dir, "tiny-bbc", hpo=ONE_LAYER)
     data = str(train_dir / "bbc.csv")
     return invoke(train_dir, data, tiny_bert_path, config, *TRAIN_COLUMNS)
 
@@ -112,8 +120,23 @@ def test_hpo_pruned_a_trial_and_logged_each_as_an_mlflow_child_run(trained):
     states = sorted(child.data.tags["trial_state"] for child in children)
     assert states == ["COMPLETE", "COMPLETE", "PRUNED"]
     assert all("learning_rate" in child.data.params for child in children)
-    selected = run_response.steps["select_hyperparameters"].outputs["selected_training"][0].load()
+    select_step = run_response.steps["select_hyperparameters"]
+    selected = select_step.outputs["selected_training"][0].load()
     assert selected.learning_rate == summary["hpo"]["best_params"]["learning_rate"]
+    assert select_step.run_metadata["selection"].startswith("fastest_within: trial ")
+    assert "(1 layer, " in select_step.run_metadata["selection"]
+    assert summary["hpo"]["latency_ms_by_num_layers"]["1"] > 0
+    assert selected.num_layers == 1
+
+
+def test_the_model_trained_exported_and_registered_has_the_selected_depth(trained):
+    _, summary = trained
+    steps = Client().get_pipeline_run(summary["run_id"]).steps
+    model: FineTunedModel = steps["train_model"].outputs["model"][0].load()
+    assert model.model.config.num_hidden_layers == 1
+    assert len(model.model.bert.encoder.layer) == 1
+    onnx_model = steps["convert_model"].outputs["onnx_model"][0].load()
+    assert onnx_layers(onnx_model.model_path) == {0}
 
 
 def test_the_first_run_is_promoted(trained):
@@ -139,7 +162,7 @@ def test_a_one_byte_change_reruns_from_load_data_and_a_worse_model_is_not_promot
     frame.loc[0, "article"] += "!"  # one byte more in one article
     frame.to_csv(changed / "bbc.csv", index=False)
     # Beating production by half a point of macro-F1 is out of reach: this run is "worse".
-    config = tiny_config(changed, "tiny-bbc", promotion={"min_delta": 0.5})
+    config = tiny_config(changed, "tiny-bbc", promotion={"min_delta": 0.5}, hpo=ONE_LAYER)
 
     result, second = invoke(
         changed, str(changed / "bbc.csv"), tiny_bert_path, config, *TRAIN_COLUMNS

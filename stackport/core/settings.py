@@ -157,6 +157,12 @@ class TrainingSettings(StrictSettings):
         "above it trains): a step costs about a quarter less on CPU, for no loss measured on "
         "the default data (docs/benchmarks.md).",
     )
+    num_layers: int | None = Field(
+        None,
+        ge=1,
+        description="Encoder layers of the model: the base model's first this many (a "
+        "shallower model predicts faster); null: all of its layers.",
+    )
     seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")
 
 
@@ -199,9 +205,16 @@ class SearchSpace(StrictSettings):
     epochs: IntRange | None = Field(
         None, description="Range of `training.epochs`; null: not searched."
     )
+    num_layers: list[PositiveInt] | None = Field(
+        None,
+        min_length=1,
+        description="Choices of `training.num_layers`, e.g. [6, 4, 3]; the latency of each "
+        "depth is measured once, on its fp32 ONNX export (`hpo.selection`). null: not searched.",
+    )
 
 
 PrunerName = Literal["hyperband", "successive_halving", "median", "threshold", "none"]
+SelectionRule = Literal["best", "fastest_within"]
 
 
 class HpoSettings(StrictSettings):
@@ -235,6 +248,19 @@ class HpoSettings(StrictSettings):
     )
     search_space: SearchSpace = Field(
         default_factory=SearchSpace, description="What the trials vary (below)."
+    )
+    selection: SelectionRule = Field(
+        "best",
+        description="Which completed trial the final training takes: `best`, the highest "
+        "validation metric; `fastest_within`, the one of the fastest depth (measured latency "
+        "of its `num_layers`) among those within `selection_epsilon` of the best, ties to the "
+        "higher metric.",
+    )
+    selection_epsilon: float = Field(
+        0.01,
+        ge=0,
+        description="`fastest_within`: how far (absolute) below the best trial's validation "
+        "metric a trial may be and still be chosen.",
     )
 
 

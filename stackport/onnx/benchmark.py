@@ -6,6 +6,9 @@ row of the batch), the forward pass and the task's post-processing
 (`stackport.inference.predictor.post_process`), and
 is scored by the task's metric (macro-F1; entity-F1 for NER). Runtimes are timed in turns
 within each repeat, so that changes in the machine's load touch all of them alike.
+
+`depth_latencies` times the base model cut to each depth a hyper-parameter search tries
+(`hpo.search_space.num_layers`), on its fp32 ONNX export, the same way.
 """
 
 from __future__ import annotations
@@ -25,15 +28,18 @@ from tqdm.auto import tqdm
 from stackport.core.names import EXAMPLE_ID_COLUMN
 from stackport.core.plugins import EncodedBatch
 from stackport.core.settings import BenchmarkSettings
-from stackport.data.tokenization import encode_texts
+from stackport.data.tokenization import TokenizedDataset, encode_texts
 from stackport.inference.onnx_model import OnnxModel
 from stackport.inference.predictor import OnnxPredictor, available_cores, batches, post_process
 from stackport.inference.words import Text, texts_and_words
-from stackport.onnx.export import pytorch_logits, transformers_batch
+from stackport.onnx.export import export_to_onnx, pytorch_logits, transformers_batch
 from stackport.tasks import inference_plugin, training_plugin
 from stackport.training.model import FineTunedModel
 
 BASELINE_RUNTIME = "pytorch_fp32"
+# Validation texts a depth is timed on (batch 1), and the timed passes over them.
+DEPTH_LATENCY_TEXTS = 16
+DEPTH_LATENCY_REPEATS = 3
 CPU_FLAGS_OF_INTEREST = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
@@ -291,6 +297,39 @@ def run_benchmark(
         results=results,
         metric=spec.selection_metric,
     )
+
+
+def depth_latencies(
+    base_model: Path, dataset: TokenizedDataset, depths: Sequence[int], workdir: Path
+) -> dict[int, float]:
+    """Median batch-1 latency (ms) of `base_model` cut to each depth, exported to fp32 ONNX.
+
+    Each depth keeps the base model's first layers under a random head of the dataset's
+    task (the head costs nothing next to the layers), is exported into `workdir` and predicts
+    the first `DEPTH_LATENCY_TEXTS` validation rows (decoded from their token ids) one at a
+    time through `OnnxPredictor`, as the service would. The depths are timed in turns within
+    each of `DEPTH_LATENCY_REPEATS` passes, after one untimed pass. No depth: no figures.
+    """
+    rows = dataset.splits["validation"].column("input_ids").to_pylist()[:DEPTH_LATENCY_TEXTS]
+    runtimes = []
+    texts: list[str] = []
+    for depth in sorted(set(depths)):
+        model = FineTunedModel.with_new_head(
+            base_model, dataset.task, dataset.label_names, num_layers=depth
+        )
+        texts = [model.tokenizer.decode(row, skip_special_tokens=True) for row in rows]
+        exported = export_to_onnx(
+            model, workdir / f"depth-{depth}", dataset.max_length, max_windows=dataset.max_windows
+        )
+        runtimes.append((depth, onnx_runtime(f"depth-{depth}", exported, available_cores())))
+    for _, runtime in runtimes:
+        for text in texts:
+            runtime.predict([text])
+    seconds: dict[int, list[float]] = {depth: [] for depth, _ in runtimes}
+    for _ in range(DEPTH_LATENCY_REPEATS):
+        for depth, runtime in runtimes:
+            seconds[depth] += [_timed(runtime, [text])[0] for text in texts]
+    return {depth: _percentile_ms(times, 50) for depth, times in seconds.items()}
 
 
 def _timed(runtime: Runtime, texts: Sequence[Text]) -> tuple[float, list[Any]]:

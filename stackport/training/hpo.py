@@ -16,10 +16,15 @@ from pydantic import BaseModel, Field
 from transformers import TrainerCallback
 
 from stackport.core.names import EXAMPLE_ID_COLUMN
-from stackport.core.settings import HpoSettings, SearchSpace, TrainingSettings
+from stackport.core.settings import HpoSettings, SearchSpace, SelectionRule, TrainingSettings
 from stackport.data.tokenization import TokenizedDataset
 from stackport.tasks import training_plugin
 from stackport.training.trainer import fine_tune
+
+
+def layers_text(num_layers: float) -> str:
+    """`1 layer`, `4 layers`."""
+    return f"{int(num_layers)} layer{'' if int(num_layers) == 1 else 's'}"
 
 
 class TrialRecord(BaseModel):
@@ -42,6 +47,16 @@ class StudyReport(BaseModel):
     best_value: float | None
     trials: list[TrialRecord]
     distributions: dict[str, str] = Field(description="Optuna distributions as JSON, per param.")
+    latency_ms_by_num_layers: dict[int, float] = Field(
+        default_factory=dict,
+        description="Median batch-1 latency (ms) of each searched depth's fp32 ONNX export, "
+        "measured on this machine; empty when `num_layers` is not searched.",
+    )
+
+    def latency_ms(self, trial: TrialRecord) -> float | None:
+        """The measured latency of the trial's depth; None when the depth is not searched."""
+        num_layers = trial.params.get("num_layers")
+        return None if num_layers is None else self.latency_ms_by_num_layers.get(int(num_layers))
 
     def counts(self) -> dict[str, int]:
         """Trials per state (COMPLETE, PRUNED, FAIL, ...)."""
@@ -99,12 +114,105 @@ def sample_training_settings(
         update["batch_size"] = trial.suggest_categorical("batch_size", space.batch_size)
     if space.epochs is not None:
         update["epochs"] = trial.suggest_int("epochs", space.epochs.low, space.epochs.high)
+    if space.num_layers:
+        update["num_layers"] = trial.suggest_categorical("num_layers", space.num_layers)
     return base.model_copy(update=update)
 
 
-def apply_best_params(report: StudyReport, base: TrainingSettings) -> TrainingSettings:
-    """`base` with the best trial's parameters; `base` itself when no trial completed."""
-    return base.model_copy(update=report.best_params or {})
+class TrialChoice(BaseModel):
+    """The trial whose parameters the final training takes, and why."""
+
+    rule: SelectionRule = Field(description="The rule that chose it (`hpo.selection`).")
+    trial: int = Field(description="The chosen trial's number.")
+    params: dict[str, float | int] = Field(description="Its parameters.")
+    value: float = Field(description="Its validation metric.")
+    latency_ms: float | None = Field(description="Its depth's latency; None: not measured.")
+    best_trial: int = Field(description="The number of the trial with the best metric.")
+    best_value: float = Field(description="That best validation metric.")
+    reason: str = Field(description="What was chosen and why, in a sentence.")
+
+
+# Floating-point slack of "within epsilon": 0.90 - 0.89 is a little more than 0.01 in binary.
+WITHIN_SLACK = 1e-12
+
+
+def choose_trial(report: StudyReport, rule: SelectionRule, epsilon: float) -> TrialChoice | None:
+    """The completed trial the final training takes; None when no trial completed.
+
+    `best`: the trial with the highest validation metric. `fastest_within`: among the trials
+    whose metric is at most `epsilon` below the best one's, the one whose depth
+    (`num_layers`) has the lowest measured latency; ties go to the higher metric, then to the
+    earlier trial. Without measured latencies (depth not searched) both rules pick the best.
+    """
+    completed = [t for t in report.trials if t.state == "COMPLETE" and t.value is not None]
+    if not completed:
+        return None
+
+    def latency_key(trial: TrialRecord) -> float:
+        latency = report.latency_ms(trial)
+        return math.inf if latency is None else latency
+
+    best = min(completed, key=lambda trial: (-trial.value, trial.number))
+    chosen = best
+    if rule == "fastest_within":
+        within = [t for t in completed if best.value - t.value <= epsilon + WITHIN_SLACK]
+        chosen = min(within, key=lambda trial: (latency_key(trial), -trial.value, trial.number))
+    return TrialChoice(
+        rule=rule,
+        trial=chosen.number,
+        params=chosen.params,
+        value=chosen.value,
+        latency_ms=report.latency_ms(chosen),
+        best_trial=best.number,
+        best_value=best.value,
+        reason=_choice_reason(report, rule, epsilon, chosen, best),
+    )
+
+
+def _choice_reason(
+    report: StudyReport,
+    rule: SelectionRule,
+    epsilon: float,
+    chosen: TrialRecord,
+    best: TrialRecord,
+) -> str:
+    """What was chosen and why.
+
+    E.g. `trial 4 (4 layers, 7.1 ms): validation macro_f1 0.8120 within 0.01 of the best
+    0.8180 (trial 2: 6 layers, 10.3 ms)`.
+    """
+
+    def depth(trial: TrialRecord) -> str:
+        num_layers = trial.params.get("num_layers")
+        if num_layers is None:
+            return ""
+        latency = report.latency_ms(trial)
+        timing = "" if latency is None else f", {latency:.1f} ms"
+        return f"{layers_text(num_layers)}{timing}"
+
+    metric = report.metric
+    described = f"trial {chosen.number}" + (f" ({depth(chosen)})" if depth(chosen) else "")
+    if rule == "best":
+        return f"{described}: the best validation {metric} {chosen.value:.4f}"
+    if not report.latency_ms_by_num_layers:
+        return (
+            f"{described}: the best validation {metric} {chosen.value:.4f} (fastest_within "
+            "without measured latencies: num_layers is not searched)"
+        )
+    if chosen.number == best.number:
+        return (
+            f"{described}: the best validation {metric} {chosen.value:.4f}; no trial within "
+            f"{epsilon:g} of it is faster"
+        )
+    return (
+        f"{described}: validation {metric} {chosen.value:.4f} within {epsilon:g} of the best "
+        f"{best.value:.4f} (trial {best.number}: {depth(best)})"
+    )
+
+
+def apply_choice(choice: TrialChoice | None, base: TrainingSettings) -> TrainingSettings:
+    """`base` with the chosen trial's parameters; `base` itself when no trial was chosen."""
+    return base.model_copy(update=choice.params if choice else {})
 
 
 class _ReportToTrial(TrainerCallback):
@@ -144,13 +252,23 @@ def study_name(
     the base model, the windows, the training settings the search starts from, the search
     space, the seed, the pruner and what each trial trains on. The same inputs find the same
     study; a changed data set (or any of these) starts a new one instead of mixing results.
+    How a trial is chosen from the study (`selection`, `selection_epsilon`) and the depths'
+    latencies (which depend on the machine) are left out: they change no trial's result.
     """
     state = {
         "data": dataset.content_hash(),
         "base_model": base_model_fingerprint,
         "training": base_training.model_dump(mode="json"),
         "search": settings.model_dump(
-            mode="json", exclude={"n_trials", "timeout_minutes", "study_name", "storage"}
+            mode="json",
+            exclude={
+                "n_trials",
+                "timeout_minutes",
+                "study_name",
+                "storage",
+                "selection",
+                "selection_epsilon",
+            },
         ),
     }
     digest = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
@@ -164,6 +282,7 @@ def run_study(
     settings: HpoSettings,
     name: str,
     workdir: Path,
+    latency_ms_by_num_layers: dict[int, float] | None = None,
 ) -> StudyReport:
     """Run the study `name` until it holds `settings.n_trials` finished trials; report them all.
 
@@ -174,7 +293,8 @@ def run_study(
     Each trial fine-tunes on `settings.trial_train_fraction` of the training split and reports
     the task's selection metric on validation after every epoch; the pruner may stop it early.
     When an MLflow run is active, every trial is a nested child run with its parameters, metric
-    per epoch and state.
+    per epoch and state. `latency_ms_by_num_layers`, the latencies of the searched depths on
+    this machine (`stackport.onnx.benchmark.depth_latencies`), goes into the report as it is.
     """
     storage = optuna.storages.get_storage(_prepare_storage(settings.storage))
     study = optuna.create_study(
@@ -218,7 +338,8 @@ def run_study(
             timeout=settings.timeout_minutes * 60 if settings.timeout_minutes else None,
             show_progress_bar=True,
         )
-    return study_report(study, training_plugin(dataset.task).selection_metric)
+    report = study_report(study, training_plugin(dataset.task).selection_metric)
+    return report.model_copy(update={"latency_ms_by_num_layers": latency_ms_by_num_layers or {}})
 
 
 def study_report(study: optuna.Study, metric: str) -> StudyReport:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import torch
-from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from stackport.data.tokenization import tokenizer_fingerprint
 from stackport.evaluation.report import EvaluationReport
@@ -119,13 +119,25 @@ class FineTunedModel:
         task: str,
         label_names: list[str],
         ignore_mismatched_sizes: bool = False,
+        num_layers: int | None = None,
     ) -> FineTunedModel:
         """`base_model` with a new, randomly initialised head of `task` for `label_names`.
 
         Seed torch first for a reproducible head. `ignore_mismatched_sizes` replaces a head
-        that `base_model` already has for other labels instead of refusing it.
+        that `base_model` already has for other labels instead of refusing it. `num_layers`
+        keeps only the base model's first this many encoder layers (its config then says so;
+        the weights of the others are not loaded); `None` keeps all of them.
         """
         spec = training_plugin(task)
+        config_overrides = {}
+        if num_layers is not None:
+            layers = AutoConfig.from_pretrained(base_model, local_files_only=True).num_hidden_layers
+            if num_layers > layers:
+                raise ValueError(
+                    f"num_layers {num_layers}: the base model {base_model} has only {layers} "
+                    "encoder layers."
+                )
+            config_overrides["num_hidden_layers"] = num_layers
         model = spec.model_class.from_pretrained(
             base_model,
             local_files_only=True,
@@ -134,6 +146,7 @@ class FineTunedModel:
             label2id={name: index for index, name in enumerate(label_names)},
             problem_type=spec.problem_type,
             ignore_mismatched_sizes=ignore_mismatched_sizes,
+            **config_overrides,
         )
         tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=True)
         return cls(model=model, tokenizer=tokenizer, task=task)

@@ -113,7 +113,8 @@ def fine_tune(
     with per-label thresholds (multilabel) tunes them on the validation split, at every
     evaluation and once more for the restored model, which keeps them in
     `config.label_thresholds`. The model's `config.text_windows` records how its texts were
-    tokenized (`max_length`, `max_windows`).
+    tokenized (`max_length`, `max_windows`). `settings.num_layers` keeps the base model's
+    first this many encoder layers.
     `report_to` names Trainer integrations to log to, e.g. `("mlflow",)`; `callbacks` are
     added to the Trainer's (a hyper-parameter search reports and prunes through one).
     `resume_from` is a checkpoint of `output_dir` (`last_checkpoint`) that a killed run of the
@@ -124,7 +125,9 @@ def fine_tune(
     spec = training_plugin(dataset.task)
     label_names = dataset.label_names
     validation = by_length(dataset.splits["validation"])  # evaluation pads little
-    untrained = FineTunedModel.with_new_head(base_model, dataset.task, label_names)
+    untrained = FineTunedModel.with_new_head(
+        base_model, dataset.task, label_names, num_layers=settings.num_layers
+    )
     tokenizer = untrained.tokenizer
     if settings.freeze_embeddings:
         untrained.model.get_input_embeddings().weight.requires_grad_(False)
