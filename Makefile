@@ -62,6 +62,9 @@ docs: $(INSTALLED)
 docs-reference: $(INSTALLED)
 	$(PYTHON) docs/config_reference.py
 
-## The dashboard test, saving its screenshots into docs/images/ (needs chromium, chromium-driver).
+## The dashboard over your latest training run (after `make train`), its screenshots saved into
+## docs/images/ (needs chromium, chromium-driver).
 screenshots: $(INSTALLED)
-	STACKPORT_SCREENSHOTS_DIR=docs/images HF_HUB_OFFLINE=1 $(PYTHON) -m pytest tests/test_dashboard.py
+	STACKPORT_SCREENSHOTS_DIR=docs/images \
+	STACKPORT_DASHBOARD_STORE=$$($(PYTHON) -c 'from zenml.utils.io_utils import get_global_config_directory as d; print(d())') \
+	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -p no:cacheprovider tests/test_dashboard.py

@@ -22,7 +22,7 @@ of the server's processes: how much work a request costs, whatever share of the 
 server got.
 
     .venv/bin/python -m benchmarks.serving [--requests 300] [--clients 1,16,64]
-        [--texts rotten-tomatoes,bbc-news] [--no-each-variant] [--request-log]
+        [--texts rotten-tomatoes,bbc-news] [--no-each-variant] [--workers 2,1] [--request-log]
 """
 
 from __future__ import annotations
@@ -124,18 +124,23 @@ class Server:
 
 @contextmanager
 def bento_server(
-    served: ServedVersion, runtime: str, work: Path, port: int, request_log: Path | None = None
+    served: ServedVersion,
+    runtime: str,
+    work: Path,
+    port: int,
+    workers: int = ServiceSettings().workers,
+    request_log: Path | None = None,
 ) -> Iterator[Server]:
     """The bento of the version's deployable variants, serving `runtime`, served locally.
 
-    The default service settings but `runtime`; with `request_log`, the service logs every
-    predicted text there (else it logs nothing).
+    The default service settings but `runtime` and `workers`; with `request_log`, the service
+    logs every predicted text there (else it logs nothing).
     """
-    service = ServiceSettings(runtime=runtime)
+    service = ServiceSettings(runtime=runtime, workers=workers)
     service.request_log.path = str(request_log) if request_log else None
     config = {"parameters": {"service": service.model_dump(mode="json")}}
     # A store per server: a store runs one local deployment of a model at a time.
-    home = work / f"bentoml-{runtime}{'-logged' if request_log else ''}"
+    home = work / f"bentoml-{runtime}-{workers}{'-logged' if request_log else ''}"
     variants = list(served.variants.values())
     archive = build_bento_archive(
         variants, served.name, served.version, served.metrics, config, home, home
@@ -309,6 +314,12 @@ def sample_texts(text_set: str, count: int) -> list[str]:
     help="Also serve a bento pinned to each deployable variant.",
 )
 @click.option(
+    "--workers",
+    default=str(ServiceSettings().workers),
+    show_default=True,
+    help="Worker counts of the auto bento (comma-separated: one bento each).",
+)
+@click.option(
     "--request-log",
     is_flag=True,
     help="Also serve the auto bento with the served-input log on: the log's cost beside it.",
@@ -321,6 +332,7 @@ def main(
     clients: str,
     text_sets: str,
     each_variant: bool,
+    workers: str,
     request_log: bool,
 ) -> None:
     """Measure req/s, p50/p99 latency, errors and 503s of the bento and the two baselines."""
@@ -332,10 +344,12 @@ def main(
         texts = {text_set: sample_texts(text_set, 2000) for text_set in text_sets.split(",")}
         with ExitStack() as servers:
             ports = iter(range(PORT, PORT + 100))
-            auto = servers.enter_context(bento_server(served, "auto", work, next(ports)))
-            chosen = auto.metadata()
-            click.echo(f"The auto bento serves {chosen['variant']}: {chosen['runtime']}")
-            running = {f"bento (auto: {chosen['variant']})": auto}
+            running = {}
+            for count in map(int, workers.split(",")):
+                auto = servers.enter_context(bento_server(served, "auto", work, next(ports), count))
+                chosen = auto.metadata()
+                click.echo(f"The auto bento serves {chosen['variant']}: {chosen['runtime']}")
+                running[f"bento (auto: {chosen['variant']}), {count} worker(s)"] = auto
             if each_variant:
                 for variant in served.variants:
                     running[f"bento ({variant})"] = servers.enter_context(
@@ -343,7 +357,9 @@ def main(
                     )
             if request_log:
                 running["bento (auto), request log on"] = servers.enter_context(
-                    bento_server(served, "auto", work, next(ports), work / "request-log")
+                    bento_server(
+                        served, "auto", work, next(ports), request_log=work / "request-log"
+                    )
                 )
             onnx_model = served.variants[chosen["variant"]]
             running[f"{ONNX_RUNTIME_BASELINE} ({chosen['variant']})"] = servers.enter_context(

@@ -2,7 +2,7 @@
 
 The reference is the version's train split: the `train_set` output of the `split_data` step
 in the training run that produced the version's ONNX models. It is predicted with the fp32
-export, which every served variant was gated against (`quantization.max_gap`).
+export, which every served variant was gated against (`quantization.max_metric_drop`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class MonitoredModel(StrictSettings):
     train_set_artifact_id: str = Field(description="ID of the train split it was trained on.")
 
 
-def resolve_monitored_model(monitor: MonitorSettings) -> MonitoredModel:
+def find_monitored_model(monitor: MonitorSettings) -> MonitoredModel:
     """The version `monitor` names (by default the production version of the latest model).
 
     Raises:

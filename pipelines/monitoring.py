@@ -17,7 +17,7 @@ from stackport.monitoring.drift import DriftSummary
 from steps.build_drift_reference import build_drift_reference
 from steps.detect_drift import detect_drift
 from steps.load_served_inputs import load_served_inputs
-from steps.resolve_monitored_model import resolve_monitored_model_version
+from steps.resolve_monitored_model import resolve_monitored_model
 
 # The training run started because of drift carries this tag and `RETRAIN_REASON_KEY` metadata.
 RETRAIN_TAG = "retrained-on-drift"
@@ -31,7 +31,7 @@ def monitoring_pipeline(monitor: MonitorSettings) -> None:
     Args:
         monitor: The model version, the log and its window, and the verdict's thresholds.
     """
-    monitored = resolve_monitored_model_version(monitor=monitor)
+    monitored = resolve_monitored_model(monitor=monitor)
     drift_reference = build_drift_reference(monitored, monitor=monitor)
     served_inputs, served_window = load_served_inputs(monitored, monitor=monitor)
     detect_drift(drift_reference, served_inputs, served_window, monitored, monitor=monitor)

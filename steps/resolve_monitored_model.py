@@ -5,7 +5,7 @@ from typing import Annotated
 from zenml import step
 from zenml.logger import get_logger
 
-from pipelines.monitored_model import MonitoredModel, resolve_monitored_model
+from pipelines.monitored_model import MonitoredModel, find_monitored_model
 from stackport.core.names import Artifact
 from stackport.core.settings import MonitorSettings
 
@@ -14,7 +14,7 @@ logger = get_logger(__name__)
 
 # A stage names another version once a newer one is promoted: resolve it every run.
 @step(enable_cache=False)
-def resolve_monitored_model_version(
+def resolve_monitored_model(
     monitor: MonitorSettings,
 ) -> Annotated[MonitoredModel, Artifact.MONITORED_MODEL]:
     """The version `monitor.model_name` / `model_version` name, with its ONNX model and train split.
@@ -24,8 +24,8 @@ def resolve_monitored_model_version(
             the latest training run).
 
     Returns:
-        The version and the artifact IDs of its deployable ONNX model and its train split.
+        The version and the artifact IDs of its fp32 ONNX model and its train split.
     """
-    monitored = resolve_monitored_model(monitor)
+    monitored = find_monitored_model(monitor)
     logger.info("Monitoring %s version %s.", monitored.name, monitored.version)
     return monitored

@@ -6,13 +6,19 @@ tiny BERT and 120 BBC articles against it, then drives the Debian `chromium` and
 `chromium-driver` packages with Selenium through the first visit (the local server has no
 password: the dashboard signs you in as `default` and asks for your name once), the run's DAG
 and the confusion matrix of `model_evaluation`. Screenshots go to `STACKPORT_SCREENSHOTS_DIR`
-when set (`make screenshots` writes docs/images/), else to pytest's temporary folder.
+when set, else to pytest's temporary folder.
+
+With `STACKPORT_DASHBOARD_STORE` set to a ZenML config folder (`make screenshots` sets the
+user's, after `make train`), the server runs on a copy of that folder's store instead, and the
+test drives the dashboard over its latest training run whose steps all ran (none cached):
+the pictures in docs/images/ are of a real default run, not of the tiny model.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +30,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 
 from tests.helpers import tiny_config
 
@@ -33,6 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ZENML = Path(sys.executable).with_name("zenml")
 WAIT_S = 240  # the machine is shared: the dashboard can take a minute to render a page
 USER_NAME = "Stackport CI"
+STORE = os.environ.get("STACKPORT_DASHBOARD_STORE")
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
@@ -78,6 +86,8 @@ def zenml_server(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
     Yields the dashboard's URL and the environment that points ZenML clients at the server.
     """
     config = tmp_path_factory.mktemp("dashboard-zenml")
+    if STORE:
+        copy_store(Path(STORE).expanduser(), config)
     port = free_port()
     env = os.environ | {
         "ZENML_CONFIG_PATH": str(config),
@@ -85,6 +95,8 @@ def zenml_server(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
         "ZENML_ANALYTICS_OPT_IN": "false",
         "ZENML_LOGGING_VERBOSITY": "INFO",
     }
+    if STORE:  # the copy's latest training run, read before the server takes the store over
+        env["STACKPORT_DASHBOARD_RUN"] = latest_run_that_ran(env)
     started = time.monotonic()
     login = zenml_cli(env, "login", "--local", "--ip-address", "127.0.0.1", "--port", str(port))
     print(f"zenml login --local took {time.monotonic() - started:.0f}s")
@@ -112,10 +124,47 @@ def zenml_server(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
         assert logout.returncode == 0, logout.stdout + logout.stderr
 
 
+def copy_store(source: Path, config: Path) -> None:
+    """A ZenML config folder in `config` whose SQL store is a copy of `source`'s.
+
+    The copy's artifacts stay where the source's runs wrote them, so the dashboard shows
+    their visualizations; the source's store is never written to.
+    """
+    settings = yaml.safe_load((source / "config.yaml").read_text())
+    database = config / "zenml.db"
+    shutil.copyfile(settings["store"]["database"], database)
+    settings["store"] |= {"database": str(database), "url": f"sqlite:///{database}"}
+    (config / "config.yaml").write_text(yaml.safe_dump(settings))
+
+
+def latest_run_that_ran(env: dict[str, str]) -> str:
+    """The ID of the store's latest training run whose steps all completed (none cached)."""
+    script = """
+from zenml.client import Client
+runs = Client().list_pipeline_runs(pipeline_name="training_pipeline", sort_by="desc:created")
+print(next(
+    run.id for run in runs.items
+    if run.steps and all(step.status == "completed" for step in run.steps.values())
+))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, (
+        f"no training run in {STORE} whose steps all ran: " + (result.stderr[-2000:])
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
 @pytest.fixture(scope="module")
 def training_run(zenml_server, tmp_path_factory, bbc_slice, tiny_bert_path) -> dict:
-    """`run.py --pipeline train` against the local server: its summary JSON."""
+    """`run.py --pipeline train` against the local server: its summary JSON.
+
+    With `STACKPORT_DASHBOARD_STORE`, the copied store's latest training run instead.
+    """
     _, env = zenml_server
+    if STORE:
+        return {"run_id": env["STACKPORT_DASHBOARD_RUN"]}
     folder = tmp_path_factory.mktemp("dashboard-run")
     bbc_slice.to_csv(folder / "bbc.csv", index=False)
     config = tiny_config(folder, "dashboard-bbc")

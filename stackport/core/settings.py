@@ -220,14 +220,20 @@ SelectionRule = Literal["best", "fastest_within"]
 class HpoSettings(StrictSettings):
     """The Optuna study before the final training: budget, pruning, storage, trials' data."""
 
-    n_trials: int = Field(3, ge=0, description="Trials per run; 0 skips the search.")
+    n_trials: int = Field(
+        3,
+        ge=0,
+        description="Finished (completed or pruned) trials the study holds: a run adds only "
+        "those it lacks; 0 skips the search.",
+    )
     timeout_minutes: float | None = Field(
         8, gt=0, description="No new trial starts after this many minutes; null: no limit."
     )
     study_name: str | None = Field(
         None,
-        description="Name of the Optuna study; a study of this name in `storage` resumes. "
-        "null: the model's name.",
+        description="Prefix of the Optuna study's name, which ends in a fingerprint of what "
+        "makes trials comparable (data, base model, search space, seed); the same inputs "
+        "resume the same study in `storage`. null: the model's name.",
     )
     storage: str = Field(
         "sqlite:///runs/optuna.db",
@@ -345,8 +351,7 @@ class QuantizationSettings(StrictSettings):
 
     per_channel: bool = Field(
         True,
-        description="One scale per output channel of each weight (on the default data it "
-        "keeps a third more of the fp32 accuracy than one scale per tensor; docs/onnx.md).",
+        description="One scale per output channel of each weight, rather than one per tensor.",
     )
     weight_type: Literal["QInt8", "QUInt8"] = Field(
         "QInt8", description="`QInt8` or `QUInt8` weights."

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-# What one more session run costs, in padded tokens of compute: MiniLM's fixed cost per run
-# (session dispatch, the classifier head, small-tensor kernels) measured on 2 EPYC cores
-# (benchmarks/batching.py, docs/benchmarks.md) is about as much as 64 more tokens of a batch.
-RUN_COST_TOKENS = 64
+# What one more session run costs, in padded tokens of compute: MiniLM-L6's fixed cost per run
+# (session dispatch, the classifier head, small-tensor kernels), fitted by benchmarks/batching.py
+# on one thread of an EPYC core, is about as much as 8 (fp32) to 13 (dynamic int8) more
+# tokens of a batch (docs/benchmarks.md).
+RUN_COST_TOKENS = 12
 
 
 def length_groups(

@@ -1,8 +1,9 @@
 """What the monitor compares, and its verdict: features of the reference and of served inputs.
 
 The reference is a model version's training data as the service would have logged it: a
-seeded sample of its train split, predicted by the version's deployable ONNX model and measured
-by `stackport.serving.request_log` exactly as served texts are. Both sides become the same
+seeded sample of its train split, predicted by the version's fp32 ONNX model (which every
+served variant was gated against) and measured by `stackport.serving.request_log` exactly as
+served texts are. Both sides become the same
 drift features (`drift_features`): lengths, the tokenizer's unknown and split shares, what the
 model decided and how sure it was, and the texts themselves. Evidently tests each feature;
 `summarize` reads its result into a `DriftSummary`, and `not_enough` is the result of a window
@@ -44,7 +45,7 @@ def reference_inputs(
     """The training texts as the service would log them: the model's predictions, measured.
 
     Args:
-        predictor: The model version's deployable ONNX model.
+        predictor: The model version's fp32 ONNX model.
         texts: Training texts (pre-split words, as word-level data holds them, are joined by
             spaces, as a client would send them).
         model_name: The model, recorded in each row.

@@ -112,15 +112,24 @@ def optimize_onnx_model(
         )
         for name in graph_file_names(Path(work) / MODEL_FILENAME):
             shutil.move(Path(work) / name, directory / name)
-    shutil.copyfile(model.tokenizer_path, directory / TOKENIZER_FILENAME)
+    return seal_variant(model, directory, OnnxVariant.FP32_OPTIMIZED)
+
+
+def seal_variant(source: OnnxModel, directory: Path, variant: OnnxVariant) -> OnnxModel:
+    """Seal the graph in `directory` as `variant` of `source`, with its tokenizer and labels.
+
+    The variant predicts as `source` does: the same task, labels, thresholds, `max_length`
+    and windows.
+    """
+    shutil.copyfile(source.tokenizer_path, directory / TOKENIZER_FILENAME)
     return seal_onnx_model(
         directory,
-        model.task,
-        model.label_names,
-        model.max_length,
-        OnnxVariant.FP32_OPTIMIZED,
-        thresholds=model.thresholds,
-        max_windows=model.max_windows,
+        source.task,
+        source.label_names,
+        source.max_length,
+        variant,
+        thresholds=source.thresholds,
+        max_windows=source.max_windows,
     )
 
 

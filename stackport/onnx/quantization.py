@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,9 +20,9 @@ from pydantic import BaseModel
 
 from stackport.core.settings import OnnxVariant, QuantizationSettings
 from stackport.evaluation.report import EvaluationReport
-from stackport.inference.onnx_model import MODEL_FILENAME, TOKENIZER_FILENAME, OnnxModel
+from stackport.inference.onnx_model import MODEL_FILENAME, OnnxModel
 from stackport.inference.predictor import OnnxPredictor, batches
-from stackport.onnx.export import seal_onnx_model
+from stackport.onnx.export import seal_variant
 from stackport.tasks import training_plugin
 
 EVALUATION_BATCH_SIZE = 32
@@ -190,16 +189,7 @@ def quantize_onnx_model(
     directory.mkdir(parents=True, exist_ok=True)
     with _root_logger_level(logging.WARNING):  # ONNX Runtime logs a line per tensor at INFO
         QUANTIZERS[variant](model, directory / MODEL_FILENAME, settings, calibration_texts)
-    shutil.copyfile(model.tokenizer_path, directory / TOKENIZER_FILENAME)
-    return seal_onnx_model(
-        directory,
-        model.task,
-        model.label_names,
-        model.max_length,
-        variant,
-        thresholds=model.thresholds,
-        max_windows=model.max_windows,
-    )
+    return seal_variant(model, directory, variant)
 
 
 def evaluate_onnx_model(model: OnnxModel, frame: pd.DataFrame, split: str) -> EvaluationReport:
