@@ -9,16 +9,16 @@ and the confusion matrix of `model_evaluation`. Screenshots go to `STACKPORT_SCR
 when set, else to pytest's temporary folder.
 
 With `STACKPORT_DASHBOARD_STORE` set to a ZenML config folder (`make screenshots` sets the
-user's, after `make train`), the server runs on a copy of that folder's store instead, and the
-test drives the dashboard over its latest training run whose steps all ran (none cached):
-the pictures in docs/images/ are of a real default run, not of the tiny model.
+user's, after `make train`), the server runs on that folder's store instead (its config.yaml
+is restored afterwards), and the test drives the dashboard over its latest training run whose
+steps all ran (none cached): the pictures in docs/images/ are of a real default run, not of
+the tiny model.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,7 +30,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
 from tests.helpers import tiny_config
 
@@ -85,9 +84,10 @@ def zenml_server(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
 
     Yields the dashboard's URL and the environment that points ZenML clients at the server.
     """
-    config = tmp_path_factory.mktemp("dashboard-zenml")
-    if STORE:
-        copy_store(Path(STORE).expanduser(), config)
+    # The local server reads artifacts only under its own config folder's local stores: over a
+    # user's runs it runs in the user's folder, whose config.yaml is restored afterwards.
+    config = Path(STORE).expanduser() if STORE else tmp_path_factory.mktemp("dashboard-zenml")
+    client_config = (config / "config.yaml").read_text() if STORE else None
     port = free_port()
     env = os.environ | {
         "ZENML_CONFIG_PATH": str(config),
@@ -95,7 +95,7 @@ def zenml_server(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
         "ZENML_ANALYTICS_OPT_IN": "false",
         "ZENML_LOGGING_VERBOSITY": "INFO",
     }
-    if STORE:  # the copy's latest training run, read before the server takes the store over
+    if STORE:  # the store's latest training run, read before the server takes it over
         env["STACKPORT_DASHBOARD_RUN"] = latest_run_that_ran(env)
     started = time.monotonic()
     login = zenml_cli(env, "login", "--local", "--ip-address", "127.0.0.1", "--port", str(port))
@@ -121,20 +121,9 @@ def zenml_server(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
                 process.wait(timeout=60)
             except psutil.TimeoutExpired:
                 process.kill()
+        if client_config is not None:
+            (config / "config.yaml").write_text(client_config)
         assert logout.returncode == 0, logout.stdout + logout.stderr
-
-
-def copy_store(source: Path, config: Path) -> None:
-    """A ZenML config folder in `config` whose SQL store is a copy of `source`'s.
-
-    The copy's artifacts stay where the source's runs wrote them, so the dashboard shows
-    their visualizations; the source's store is never written to.
-    """
-    settings = yaml.safe_load((source / "config.yaml").read_text())
-    database = config / "zenml.db"
-    shutil.copyfile(settings["store"]["database"], database)
-    settings["store"] |= {"database": str(database), "url": f"sqlite:///{database}"}
-    (config / "config.yaml").write_text(yaml.safe_dump(settings))
 
 
 def latest_run_that_ran(env: dict[str, str]) -> str:
