@@ -33,7 +33,9 @@ class DataFrameMaterializer(VerifiedLoad, PandasMaterializer):
     def compute_content_hash(self, data: pd.DataFrame) -> str:
         """sha256 of the frame's column names and dtypes, its index and every value.
 
-        Cells holding arrays (lists read back from Parquet) hash as the lists they were.
+        Cells holding arrays (lists read back from Parquet) hash as the lists they were, and
+        every missing value (NaN, None, NA, NaT) as one null: Parquet reads a text column's NaN
+        back as None.
         """
         digest = hashlib.sha256()
         header = {
@@ -43,7 +45,7 @@ class DataFrameMaterializer(VerifiedLoad, PandasMaterializer):
         }
         digest.update(_json(header))
         for column in data.columns:
-            digest.update(_json(data[column].tolist()))
+            digest.update(_json([_null_as_none(value) for value in data[column].tolist()]))
         return digest.hexdigest()
 
 
@@ -52,6 +54,11 @@ def _json(value: Any) -> bytes:
     return json.dumps(
         value, ensure_ascii=False, sort_keys=True, default=_plain, allow_nan=True
     ).encode()
+
+
+def _null_as_none(value: Any) -> Any:
+    """None for a missing scalar (NaN, None, NA, NaT); any other value as it is."""
+    return None if pd.api.types.is_scalar(value) and pd.isna(value) else value
 
 
 def _plain(value: Any) -> Any:

@@ -553,6 +553,23 @@ def test_an_artifact_whose_content_changed_is_refused(artifact_store: LocalArtif
         loader.load(pd.DataFrame)
 
 
+def test_a_frame_with_missing_values_keeps_its_hash_through_parquet(
+    artifact_store: LocalArtifactStore,
+) -> None:
+    """A text column's NaN comes back from Parquet as None: the same content, the same hash."""
+    uri = artifact_uri(artifact_store, "frame-with-nulls")
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "label": ["x", float("nan"), None]})
+    saver = DataFrameMaterializer(uri, artifact_store)
+    saver.save(frame)
+    loader = DataFrameMaterializer(uri, artifact_store)
+    loader.expected_content_hash = saver.compute_content_hash(frame)
+    loaded = loader.load(pd.DataFrame)
+    assert loaded["label"].isna().tolist() == [False, True, True]
+    assert saver.compute_content_hash(frame.assign(label=["x", "y", None])) != (
+        loader.expected_content_hash
+    )
+
+
 def test_content_hashes_follow_content_not_identity(
     tokenized_dataset: TokenizedDataset, fine_tuned_model: FineTunedModel, tmp_path: Path
 ) -> None:
