@@ -21,6 +21,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from tokenizers import Tokenizer
 
+from stackport.inference.predictor import ENCODING_FIELDS
+
 model_directory = Path(os.environ["ONNX_MODEL_DIR"])
 tokenizer = Tokenizer.from_file(str(model_directory / "tokenizer.json"))
 session = ort.InferenceSession(
@@ -41,9 +43,8 @@ class PredictRequest(BaseModel):
 def predict(request: PredictRequest) -> list[dict]:
     """The label and score of each text."""
     encodings = tokenizer.encode_batch(request.texts)
-    fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
     inputs = {
-        name: np.array([getattr(row, fields[name]) for row in encodings], dtype=np.int64)
+        name: np.array([getattr(row, ENCODING_FIELDS[name]) for row in encodings], dtype=np.int64)
         for name in input_names
     }
     logits = session.run(None, inputs)[0]
