@@ -17,9 +17,9 @@ sentences, and BBC News articles, which the model truncates at its `max_length`)
 and 64 concurrent clients sending one text per request, the servers are warmed up and then
 take turns, so that the load other programs put on the machine touches them alike. Besides
 requests per second and latency, the table gives errors, 503s (the service's answer to a
-request it cannot serve within its latency budget, counted apart) and requests per CPU-second
-of the server's processes: how much work a request costs, whatever share of the cores the
-server got.
+request it cannot serve within its latency budget, counted apart), requests per CPU-second
+of the server's processes (how much work a request costs, whatever share of the cores the
+server got) and the cores the server's processes kept busy (CPU seconds per second).
 
     .venv/bin/python -m benchmarks.serving [--requests 300] [--clients 1,16,64]
         [--texts rotten-tomatoes,bbc-news] [--no-each-variant] [--workers 2,1] [--request-log]
@@ -249,6 +249,8 @@ def measure(
             "errors": sum(burst.errors for burst in server_rounds),
             "unavailable": sum(burst.unavailable for burst in server_rounds),
             "requests_per_cpu_s": len(latencies) / sum(b.cpu_seconds for b in server_rounds),
+            "cores_used": sum(b.cpu_seconds for b in server_rounds)
+            / sum(b.elapsed for b in server_rounds),
         }
         print(name, figures[name], flush=True)
     return figures
@@ -258,15 +260,16 @@ def markdown(results: dict[str, dict[str, list[dict]]]) -> str:
     """A table of every server's figures, by text set."""
     lines = [
         "| texts | server | clients | req/s | p50 (ms) | p99 (ms) | errors | 503s "
-        "| req per CPU-s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| req per CPU-s | cores used |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for text_set, servers in results.items():
         for server, rows in servers.items():
             lines += [
                 f"| {text_set} | {server} | {row['clients']} | {row['requests_per_s']:.1f} | "
                 f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} | "
-                f"{row['unavailable']} | {row['requests_per_cpu_s']:.1f} |"
+                f"{row['unavailable']} | {row['requests_per_cpu_s']:.1f} | "
+                f"{row['cores_used']:.2f} |"
                 for row in rows
             ]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""ZenML materializer for `BentoArchive`: the exported `.bento` file and a JSON manifest."""
+"""ZenML materializer for `BentoArchive`: the exported `.bento.tar` file and a JSON manifest."""
 
 from __future__ import annotations
 
@@ -21,19 +21,19 @@ USAGE_FILENAME = "usage.md"
 
 
 class BentoArchiveMaterializer(StackportMaterializer):
-    """Stores the `.bento` file as it is (a tar archive with the Docker build files inside)."""
+    """Stores the `.bento.tar` file as it is (a tar archive with the Docker build files inside)."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (BentoArchive,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.SERVICE
 
     def save(self, data: BentoArchive) -> None:
-        """Copy the `.bento` file and write the manifest (tag and file name)."""
+        """Copy the `.bento.tar` file and write the manifest (tag and file name)."""
         fileio.copy(str(data.path), os.path.join(self.uri, data.path.name), overwrite=True)
         with self.artifact_store.open(os.path.join(self.uri, MANIFEST_FILENAME), "w") as file:
             json.dump({"tag": data.tag, "file": data.path.name}, file)
 
     def read(self, data_type: type[Any]) -> BentoArchive:
-        """Copy the `.bento` file to a local directory that outlives the step."""
+        """Copy the `.bento.tar` file to a local directory that outlives the step."""
         with self.artifact_store.open(os.path.join(self.uri, MANIFEST_FILENAME), "r") as file:
             manifest = json.load(file)
         with self.get_temporary_directory(delete_at_exit=False) as temp_dir:

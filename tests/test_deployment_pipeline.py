@@ -163,7 +163,7 @@ def test_unknown_version_is_refused_naming_it(parameters):
         deploy(parameters, version="9")
 
 
-BY_HAND = build_by_hand(BentoArchive("tiny-deploy:1-0", Path("tiny-deploy-1-0.bento")), "img:1")
+BY_HAND = build_by_hand(BentoArchive("tiny-deploy:1-0", Path("tiny-deploy-1-0.bento.tar")), "img:1")
 
 
 def test_container_target_without_an_engine_names_each_and_the_command(tmp_path, monkeypatch):
@@ -173,7 +173,7 @@ def test_container_target_without_an_engine_names_each_and_the_command(tmp_path,
     message = str(raised.value)
     assert "; ".join(f"{engine}: not installed" for engine in CONTAINER_ENGINES) in message
     assert message.endswith(
-        "run: bentoml import tiny-deploy-1-0.bento && bentoml containerize tiny-deploy:1-0 "
+        "run: bentoml import tiny-deploy-1-0.bento.tar && bentoml containerize tiny-deploy:1-0 "
         "--image-tag img:1"
     )
 

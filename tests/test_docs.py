@@ -179,7 +179,7 @@ COVERAGE = [
         "(stackport.serving.local.start_server runs `bentoml serve <tag> --port`)",
     ),
     Coverage(
-        r"\.venv/bin/bentoml import \S+\.bento",
+        r"\.venv/bin/bentoml import \S+\.bento\.tar",
         "test",
         f"{DEPLOY}::test_after_a_remote_build_the_client_deploys "
         "(stackport.serving.bento.import_bento runs `bentoml import`)",

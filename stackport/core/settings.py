@@ -404,9 +404,15 @@ class ModelSelection(StrictSettings):
 
 
 class BatchingSettings(StrictSettings):
-    """Adaptive batching: requests arriving together are predicted in one batch."""
+    """Greedy batching: the requests that queued while a batch ran are the next batch."""
 
     max_batch_size: int = Field(32, ge=1, description="Most texts predicted in one batch.")
+    concurrent_batches: int = Field(
+        2,
+        ge=1,
+        description="Batches a worker predicts at the same time, a thread each: while one "
+        "batch is tokenized or answered, the other runs in ONNX Runtime.",
+    )
     max_latency_ms: int = Field(
         5000,
         ge=1,
@@ -472,8 +478,13 @@ class ServiceSettings(StrictSettings):
         None, ge=1, description="ONNX Runtime intra-op threads per worker; null: cores / workers."
     )
     timeout_s: float = Field(60, gt=0, description="Longest time a request may take.")
+    access_log: bool = Field(
+        False,
+        description="Log a line per HTTP request (BentoML's access log) in the server log; "
+        "`/metrics` counts requests either way.",
+    )
     batching: BatchingSettings = Field(
-        default_factory=BatchingSettings, description="Adaptive batching (below)."
+        default_factory=BatchingSettings, description="Greedy batching (below)."
     )
     limits: RequestLimits = Field(default_factory=RequestLimits, description="Request limits.")
     request_log: RequestLogSettings = Field(

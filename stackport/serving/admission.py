@@ -8,9 +8,9 @@ when it arrived, and itself), as an exponential moving average. A request arrivi
 requests in flight would take about `(n + 1)` times that. Before the first request has
 finished, everything is admitted.
 
-BentoML's adaptive batching refuses a queued request whose estimated latency exceeds the same
-budget with a 503 of its own; this middleware adds the `Retry-After` header to those too, so a
-client sees one kind of overload answer.
+The batcher refuses a queued request that has waited longer than the same budget with a 503 of
+its own (`stackport.serving.batcher`); this middleware adds the `Retry-After` header to those
+too, so a client sees one kind of overload answer.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class AdmissionControl:
         await response(scope, receive, send)
 
     def _with_retry_after(self, send: Send) -> Send:
-        """`send`, adding `Retry-After` to a 503 answer (BentoML's batching refusals)."""
+        """`send`, adding `Retry-After` to a 503 answer (the batcher's refusals)."""
 
         async def send_with_retry_after(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 503:

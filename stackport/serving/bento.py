@@ -38,15 +38,18 @@ PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 BUILD_TIMEOUT_S = 600
 TAG_MAX_LENGTH = 63
 HASH_CHARS = 8
+ARCHIVE_SUFFIX = ".bento.tar"
 
 
 @dataclass
 class BentoArchive:
-    """A bento exported to one `.bento` file: service code, ONNX model and Docker build files.
+    """A bento exported to one `.bento.tar` file: service code, ONNX model and Docker build files.
 
     Attributes:
         tag: The bento's tag, `<model name>:<model version>-<content hash>`.
-        path: The local `.bento` file (a tar archive of the bento directory).
+        path: The local `.bento.tar` file: an uncompressed tar archive of the bento directory
+            (`bentoml import` reads it by its extension). BentoML's own `.bento` is xz, which
+            spends minutes compressing ONNX weights that hardly compress.
     """
 
     tag: str
@@ -212,7 +215,7 @@ def build_bento_archive(
         metrics: Each variant's own test metrics, answered by `/metadata`, by variant.
         deploy_config: The deployment settings, copied into the bento as `configs/deploy.yaml`.
         bentoml_home: The BentoML store (`BENTOML_HOME`).
-        output_directory: Receives the exported `<name>-<version>.bento` file.
+        output_directory: Receives the exported `<name>-<version>.bento.tar` file.
 
     Returns:
         The exported bento.
@@ -241,7 +244,7 @@ def build_bento_archive(
         request_log = deploy_config["parameters"]["service"].get("request_log", {})
         build = bentofile(tag_part(model_name), description, request_log.get("path") or "")
         (context_path / "bentofile.yaml").write_text(yaml.safe_dump(build, sort_keys=False))
-        output = output_directory / f"{bento_tag.replace(':', '-')}.bento"
+        output = output_directory / f"{bento_tag.replace(':', '-')}{ARCHIVE_SUFFIX}"
         request = BuildRequest(
             context=context,
             model_directories={str(model.variant): str(model.directory) for model in variants},
@@ -338,7 +341,7 @@ def _build_in_store(request: BuildRequest) -> None:
             version=request.bento_tag.split(":")[1],
             build_ctx=request.context,
         )
-    bentoml.export_bento(bento.tag, request.output)
+    bentoml.export_bento(bento.tag, request.output, output_format="tar")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 # pyarrow imports pandas (where it is installed) the first time it converts Python objects. Let
 # that happen now, on import, before the service takes requests: in the writer thread it would
-# race BentoML's batching, which looks pandas' DataFrame up while the module is half imported.
+# race the service's threads, which may look pandas' DataFrame up while it is half imported.
 pa.array([0])
 
 LOG_SCHEMA = pa.schema(
