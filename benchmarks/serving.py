@@ -22,7 +22,8 @@ of the server's processes (how much work a request costs, whatever share of the 
 server got) and the cores the server's processes kept busy (CPU seconds per second).
 
     .venv/bin/python -m benchmarks.serving [--requests 300] [--clients 1,16,64]
-        [--texts rotten-tomatoes,bbc-news] [--no-each-variant] [--workers 2,1] [--request-log]
+        [--texts rotten-tomatoes,bbc-news] [--no-each-variant] [--service KEY=VALUE,...]...
+        [--request-log]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.request import urlopen
 
 from stackport.core.offline import stay_offline
@@ -49,6 +51,7 @@ import aiohttp  # noqa: E402
 import click  # noqa: E402
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
+import yaml  # noqa: E402
 from zenml.client import Client  # noqa: E402
 
 from pipelines.deployment import choose_model, resolve_deployable  # noqa: E402
@@ -117,30 +120,46 @@ class Server:
         return sum(sum(process.cpu_times()[:2]) for process in processes)
 
     def metadata(self) -> dict:
-        """The bento's `GET /metadata`."""
-        with urlopen(f"{self.url}/metadata", timeout=CLIENT_TIMEOUT_S) as response:
-            return json.load(response)
+        """The bento's `GET /metadata`, once the worker that answers has loaded its model.
+
+        `/readyz` answered 200 from one worker; another may still be timing the variants.
+        """
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            try:
+                with urlopen(f"{self.url}/metadata", timeout=CLIENT_TIMEOUT_S) as response:
+                    return json.load(response)
+            except HTTPError as error:
+                if error.code != 503 or time.monotonic() > deadline:
+                    raise
+            time.sleep(1)
+
+
+def service_settings(overrides: str, runtime: str = "auto") -> ServiceSettings:
+    """The default service settings serving `runtime`, with `KEY=VALUE,...` overrides.
+
+    Keys are dotted paths into `ServiceSettings` (`batching.concurrent_batches=1`); values are
+    read as YAML. The served-input log is off unless an override turns it on.
+    """
+    values: dict = {"runtime": runtime, "request_log": {"path": None}}
+    for override in filter(None, overrides.split(",")):
+        key, _, value = override.partition("=")
+        *parents, leaf = key.strip().split(".")
+        section = values
+        for parent in parents:
+            section = section.setdefault(parent, {})
+        section[leaf] = yaml.safe_load(value)
+    return ServiceSettings.model_validate(values)
 
 
 @contextmanager
 def bento_server(
-    served: ServedVersion,
-    runtime: str,
-    work: Path,
-    port: int,
-    workers: int = ServiceSettings().workers,
-    request_log: Path | None = None,
+    served: ServedVersion, service: ServiceSettings, work: Path, port: int
 ) -> Iterator[Server]:
-    """The bento of the version's deployable variants, serving `runtime`, served locally.
-
-    The default service settings but `runtime` and `workers`; with `request_log`, the service
-    logs every predicted text there (else it logs nothing).
-    """
-    service = ServiceSettings(runtime=runtime, workers=workers)
-    service.request_log.path = str(request_log) if request_log else None
+    """The bento of the version's deployable variants with `service` settings, served locally."""
     config = {"parameters": {"service": service.model_dump(mode="json")}}
     # A store per server: a store runs one local deployment of a model at a time.
-    home = work / f"bentoml-{runtime}-{workers}{'-logged' if request_log else ''}"
+    home = work / f"bentoml-{port}"
     variants = list(served.variants.values())
     archive = build_bento_archive(
         variants, served.name, served.version, served.metrics, config, home, home
@@ -317,10 +336,13 @@ def sample_texts(text_set: str, count: int) -> list[str]:
     help="Also serve a bento pinned to each deployable variant.",
 )
 @click.option(
-    "--workers",
-    default=str(ServiceSettings().workers),
+    "--service",
+    "service_overrides",
+    multiple=True,
+    default=[""],
     show_default=True,
-    help="Worker counts of the auto bento (comma-separated: one bento each).",
+    help="Service settings of an auto bento, as KEY=VALUE,... over the defaults (dotted keys, "
+    "e.g. workers=4,batching.concurrent_batches=1); repeat for one bento each.",
 )
 @click.option(
     "--request-log",
@@ -335,7 +357,7 @@ def main(
     clients: str,
     text_sets: str,
     each_variant: bool,
-    workers: str,
+    service_overrides: tuple[str, ...],
     request_log: bool,
 ) -> None:
     """Measure req/s, p50/p99 latency, errors and 503s of the bento and the two baselines."""
@@ -348,21 +370,26 @@ def main(
         with ExitStack() as servers:
             ports = iter(range(PORT, PORT + 100))
             running = {}
-            for count in map(int, workers.split(",")):
-                auto = servers.enter_context(bento_server(served, "auto", work, next(ports), count))
+            for overrides in service_overrides:
+                auto = servers.enter_context(
+                    bento_server(served, service_settings(overrides), work, next(ports))
+                )
                 chosen = auto.metadata()
                 click.echo(f"The auto bento serves {chosen['variant']}: {chosen['runtime']}")
-                running[f"bento (auto: {chosen['variant']}), {count} worker(s)"] = auto
+                label = f"bento (auto: {chosen['variant']})" + (
+                    f", {overrides}" if overrides else ""
+                )
+                running[label] = auto
             if each_variant:
                 for variant in served.variants:
                     running[f"bento ({variant})"] = servers.enter_context(
-                        bento_server(served, variant, work, next(ports))
+                        bento_server(served, service_settings("", variant), work, next(ports))
                     )
             if request_log:
+                logged = service_settings("")
+                logged.request_log.path = str(work / "request-log")
                 running["bento (auto), request log on"] = servers.enter_context(
-                    bento_server(
-                        served, "auto", work, next(ports), request_log=work / "request-log"
-                    )
+                    bento_server(served, logged, work, next(ports))
                 )
             onnx_model = served.variants[chosen["variant"]]
             running[f"{ONNX_RUNTIME_BASELINE} ({chosen['variant']})"] = servers.enter_context(
