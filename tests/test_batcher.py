@@ -105,6 +105,7 @@ def test_a_request_that_waited_beyond_the_budget_is_refused_and_the_rest_run():
         await first
         with pytest.raises(Overloaded, match="latency budget of 0.1 s"):
             await late
+        batcher.seconds_per_text = None  # forget the held batch's time: admit the next one
         return await batcher.submit(["fresh"])
 
     assert run(scenario()) == ["FRESH"]
@@ -163,3 +164,28 @@ def test_concurrent_batches_run_at_the_same_time():
     assert run(scenario()) == [["A"], ["B"]]
     batcher.close()
     assert sorted(map(tuple, model.batches)) == [("a",), ("b",)]
+
+
+def test_a_request_the_queue_ahead_would_delay_beyond_the_budget_is_refused_at_once():
+    model = RecordingModel(hold_first=True)
+    batcher = GreedyBatcher(model, max_batch_size=32, budget_s=1.0)
+    batcher.seconds_per_text = 0.1  # learned from earlier batches
+
+    async def scenario():
+        first = asyncio.create_task(batcher.submit(["a"]))
+        await wait_for(model.started)
+        queued = [asyncio.create_task(batcher.submit([f"q{n}"])) for n in range(10)]
+        await asyncio.sleep(0.05)  # 10 texts queued: 1.0 s ahead
+        start = time.monotonic()
+        with pytest.raises(Overloaded, match="10 texts queued ahead would take about 1.1 s"):
+            await batcher.submit(["one too many"])
+        refused_after = time.monotonic() - start
+        model.release.set()
+        await first
+        return refused_after, await asyncio.gather(*queued)
+
+    refused_after, answers = run(scenario())
+    batcher.close()
+    assert refused_after < 0.1
+    assert len(answers) == 10
+    assert batcher.seconds_per_text is not None and batcher.seconds_per_text < 0.1

@@ -250,6 +250,16 @@ COVERAGE = [
         "runtimes for about 10 minutes; the script without --variants is tested",
         ("tests/test_benchmark_script.py::test_script_exports_quantizes_and_prints_the_table",),
     ),
+    Coverage(
+        rf"{PYTHON} -m benchmarks\.serving --model-name \S+ .*--service .*",
+        "not run",
+        "serves a trained model's bentos with several service settings beside both baselines "
+        "for minutes; how it reads --service is tested",
+        (
+            "tests/test_serving_benchmark.py::test_overrides_set_dotted_keys_over_the_defaults_"
+            "without_a_request_log",
+        ),
+    ),
     Coverage(r"\.venv/bin/zenml (login|logout) --local", "test", DASHBOARD),
     Coverage(
         r"make screenshots",

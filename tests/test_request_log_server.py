@@ -74,7 +74,7 @@ def test_every_text_served_under_load_is_logged_in_rotated_readable_files(
 ):
     folder = tmp_path_factory.mktemp("request-log")
     deployment, _ = serve(
-        onnx_model, {"path": str(folder), "max_file_seconds": 1}, tmp_path_factory
+        onnx_model, {"path": str(folder), "max_file_seconds": 0.25}, tmp_path_factory
     )
     articles = bbc_slice["text"].str[:600].tolist()
     # Requests of one and of two texts; each text once, so that each record can be matched.
