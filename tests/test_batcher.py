@@ -105,7 +105,7 @@ def test_a_request_that_waited_beyond_the_budget_is_refused_and_the_rest_run():
         await first
         with pytest.raises(Overloaded, match="latency budget of 0.1 s"):
             await late
-        batcher.seconds_per_text = None  # forget the held batch's time: admit the next one
+        batcher.cost.seconds_per_request = None  # forget the held batch's time: admit the next one
         return await batcher.submit(["fresh"])
 
     assert run(scenario()) == ["FRESH"]
@@ -169,7 +169,7 @@ def test_concurrent_batches_run_at_the_same_time():
 def test_a_request_the_queue_ahead_would_delay_beyond_the_budget_is_refused_at_once():
     model = RecordingModel(hold_first=True)
     batcher = GreedyBatcher(model, max_batch_size=32, budget_s=1.0)
-    batcher.seconds_per_text = 0.1  # learned from earlier batches
+    batcher.cost.seconds_per_request = 0.1  # learned from earlier batches
 
     async def scenario():
         first = asyncio.create_task(batcher.submit(["a"]))
@@ -188,4 +188,5 @@ def test_a_request_the_queue_ahead_would_delay_beyond_the_budget_is_refused_at_o
     batcher.close()
     assert refused_after < 0.1
     assert len(answers) == 10
-    assert batcher.seconds_per_text is not None and batcher.seconds_per_text < 0.1
+    assert batcher.cost.seconds_per_request is not None
+    assert batcher.cost.seconds_per_request < 0.1

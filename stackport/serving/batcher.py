@@ -25,8 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-# Weight of the newest finished batch in the time-per-text estimate.
-COST_SMOOTHING = 0.1
+from stackport.serving.admission import CostEstimate
 
 
 class Overloaded(Exception):
@@ -69,13 +68,14 @@ class GreedyBatcher:
         self._compute = ThreadPoolExecutor(concurrent_batches, thread_name_prefix="predict")
         self._runners: list[asyncio.Task] = []
         self._queued_texts = 0
-        self.seconds_per_text: float | None = None  # moving average of finished batches
+        self.cost = CostEstimate()  # seconds per text, learned from the finished batches
 
     async def submit(self, texts: Sequence[Any]) -> list[Any]:
         """The predictions of `texts`, once their batch has run.
 
         Raises:
-            Overloaded: The request waited in the queue longer than the budget.
+            Overloaded: The queue ahead would delay it beyond the budget, or it was still
+                queued when the budget ran out.
             Exception: Whatever `predict` raised for the batch.
         """
         wait_s = self.estimated_wait_s(len(texts))
@@ -114,9 +114,7 @@ class GreedyBatcher:
 
     def estimated_wait_s(self, texts: int) -> float:
         """Seconds until `texts` more texts would be predicted (0 before any batch finished)."""
-        if self.seconds_per_text is None:
-            return 0.0
-        return (self._queued_texts + texts) * self.seconds_per_text / self.concurrent_batches
+        return self.cost.wait_s(self._queued_texts + texts) / self.concurrent_batches
 
     def next_batch(self) -> list[_Job]:
         """Take the queued requests of the next batch; refuse those that waited too long."""
@@ -158,20 +156,12 @@ class GreedyBatcher:
                     if not job.future.done():
                         job.future.set_exception(error)
                 continue
-            self._learn((time.monotonic() - start) / len(texts))
+            self.cost.finished(time.monotonic() - start, shared_with=len(texts))
             first = 0
             for job in jobs:
                 if not job.future.done():
                     job.future.set_result(results[first : first + len(job.texts)])
                 first += len(job.texts)
-
-    def _learn(self, seconds_per_text: float) -> None:
-        previous = self.seconds_per_text
-        self.seconds_per_text = (
-            seconds_per_text
-            if previous is None
-            else previous + COST_SMOOTHING * (seconds_per_text - previous)
-        )
 
     def close(self) -> None:
         """Stop taking batches and let the compute thread finish its current one."""
