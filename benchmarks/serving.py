@@ -19,7 +19,8 @@ take turns, so that the load other programs put on the machine touches them alik
 requests per second and latency, the table gives errors, 503s (the service's answer to a
 request it cannot serve within its latency budget, counted apart), requests per CPU-second
 of the server's processes (how much work a request costs, whatever share of the cores the
-server got) and the cores the server's processes kept busy (CPU seconds per second).
+server got), the cores the server's processes kept busy (CPU seconds per second) and the cores
+the clients themselves used (they run in this process, on the same cores).
 
     .venv/bin/python -m benchmarks.serving [--requests 300] [--clients 1,16,64]
         [--texts rotten-tomatoes,bbc-news] [--no-each-variant] [--service KEY=VALUE,...]...
@@ -202,6 +203,7 @@ class Round:
     errors: int = 0
     unavailable: int = 0
     cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
 
 
 async def load(url: str, texts: list[str], clients: int, requests: int) -> Round:
@@ -235,10 +237,14 @@ async def load(url: str, texts: list[str], clients: int, requests: int) -> Round
 
 
 def timed_round(server: Server, texts: list[str], clients: int, requests: int) -> Round:
-    """One round of load, with the CPU time the server spent on it."""
-    cpu_before = server.cpu_seconds()
+    """One round of load, with the CPU time the server and the clients spent on it.
+
+    The clients run in this process, on the same cores as the server.
+    """
+    cpu_before, client_cpu_before = server.cpu_seconds(), time.process_time()
     burst = asyncio.run(load(server.url, texts, clients, requests))
     burst.cpu_seconds = server.cpu_seconds() - cpu_before
+    burst.client_cpu_seconds = time.process_time() - client_cpu_before
     return burst
 
 
@@ -270,6 +276,8 @@ def measure(
             "requests_per_cpu_s": len(latencies) / sum(b.cpu_seconds for b in server_rounds),
             "cores_used": sum(b.cpu_seconds for b in server_rounds)
             / sum(b.elapsed for b in server_rounds),
+            "client_cores": sum(b.client_cpu_seconds for b in server_rounds)
+            / sum(b.elapsed for b in server_rounds),
         }
         print(name, figures[name], flush=True)
     return figures
@@ -279,8 +287,8 @@ def markdown(results: dict[str, dict[str, list[dict]]]) -> str:
     """A table of every server's figures, by text set."""
     lines = [
         "| texts | server | clients | req/s | p50 (ms) | p99 (ms) | errors | 503s "
-        "| req per CPU-s | cores used |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| req per CPU-s | cores used | client cores |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for text_set, servers in results.items():
         for server, rows in servers.items():
@@ -288,7 +296,7 @@ def markdown(results: dict[str, dict[str, list[dict]]]) -> str:
                 f"| {text_set} | {server} | {row['clients']} | {row['requests_per_s']:.1f} | "
                 f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['errors']} | "
                 f"{row['unavailable']} | {row['requests_per_cpu_s']:.1f} | "
-                f"{row['cores_used']:.2f} |"
+                f"{row['cores_used']:.2f} | {row['client_cores']:.2f} |"
                 for row in rows
             ]
     return "\n".join(lines)
