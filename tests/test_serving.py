@@ -64,10 +64,11 @@ FUZZ_EXAMPLES = 60
 LOAD_REQUESTS = 2000
 LOAD_CLIENTS = 16
 LOAD_TIME_LIMIT_S = 240
-# 64 clients against a 50 ms latency budget: the tiny model cannot answer them all in time.
+# 64 clients against a 10 ms latency budget: the tiny model cannot answer them all in time.
+# (50 ms was overrun on an AMD EPYC but not on a faster Intel Xeon, where no 503 came.)
 OVERLOAD_CLIENTS = 64
 OVERLOAD_REQUESTS = 1280
-OVERLOAD_BUDGET_MS = 50
+OVERLOAD_BUDGET_MS = 10
 OVERLOAD_CLIENT_TIMEOUT_S = 30
 
 
