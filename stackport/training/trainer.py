@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,8 +17,9 @@ from transformers import (
     TrainerCallback,
     TrainingArguments,
 )
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from stackport.core.names import EXAMPLE_ID_COLUMN
 from stackport.core.settings import TrainingSettings
@@ -91,9 +93,23 @@ class LengthGroupedTrainer(Trainer):
 
 
 def last_checkpoint(output_dir: Path) -> Path | None:
-    """The latest epoch checkpoint a training into `output_dir` saved, if any."""
-    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
-    return Path(last) if last else None
+    """The latest complete epoch checkpoint a training into `output_dir` saved, if any.
+
+    Trainer writes a checkpoint's `trainer_state.json` after its weights, optimizer and RNG
+    states: a checkpoint without a readable one was cut off by a kill and is passed over.
+    """
+    checkpoints = []
+    for folder in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if output_dir.is_dir() else ():
+        step = folder.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
+        if folder.is_dir() and step.isdigit():
+            checkpoints.append((int(step), folder))
+    for _, folder in sorted(checkpoints, reverse=True):
+        try:
+            json.loads((folder / TRAINER_STATE_NAME).read_text())
+        except (OSError, ValueError):
+            continue
+        return folder
+    return None
 
 
 def fine_tune(
