@@ -266,18 +266,18 @@ def measure(
     figures = {}
     for name, server_rounds in results.items():
         latencies = [latency for burst in server_rounds for latency in burst.latencies]
+        elapsed = sum(burst.elapsed for burst in server_rounds)
+        cpu_seconds = sum(burst.cpu_seconds for burst in server_rounds)
         figures[name] = {
             "clients": clients,
-            "requests_per_s": len(latencies) / sum(burst.elapsed for burst in server_rounds),
+            "requests_per_s": len(latencies) / elapsed,
             "p50_ms": 1000 * float(np.percentile(latencies, 50)),
             "p99_ms": 1000 * float(np.percentile(latencies, 99)),
             "errors": sum(burst.errors for burst in server_rounds),
             "unavailable": sum(burst.unavailable for burst in server_rounds),
-            "requests_per_cpu_s": len(latencies) / sum(b.cpu_seconds for b in server_rounds),
-            "cores_used": sum(b.cpu_seconds for b in server_rounds)
-            / sum(b.elapsed for b in server_rounds),
-            "client_cores": sum(b.client_cpu_seconds for b in server_rounds)
-            / sum(b.elapsed for b in server_rounds),
+            "requests_per_cpu_s": len(latencies) / cpu_seconds,
+            "cores_used": cpu_seconds / elapsed,
+            "client_cores": sum(burst.client_cpu_seconds for burst in server_rounds) / elapsed,
         }
         print(name, figures[name], flush=True)
     return figures
