@@ -5,8 +5,9 @@ of the first and resumes from the last one, on this machine as on a remote orche
 steps each run in a fresh container: the checkpoints live under the artifact store, at a
 location named after what the training depends on (the tokenized data's content, the base
 model, the settings). The Trainer writes to a local folder of the same name; on a remote
-artifact store each checkpoint is copied there as it is saved, and copied back before a
-resumed run. The model's materializer removes both once the trained model is stored.
+artifact store each new checkpoint is copied there as it is saved (its trainer state last,
+so that a copy cut off by a kill is passed over), and copied back before a resumed run. The
+model's materializer removes both once the trained model is stored.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import TrainerCallback
+from transformers.trainer import TRAINER_STATE_NAME
 from zenml.client import Client
 from zenml.io import fileio
 from zenml.utils import io_utils
@@ -76,7 +78,7 @@ def checkpoint_location(
 
 
 class StoreCheckpoints(TrainerCallback):
-    """Copies each checkpoint to the artifact store as the Trainer saves it."""
+    """Copies each new checkpoint to the artifact store as the Trainer saves it."""
 
     def __init__(self, location: CheckpointLocation):
         self.location = location
@@ -89,9 +91,20 @@ class StoreCheckpoints(TrainerCallback):
         for name in fileio.listdir(self.location.stored):
             if str(name).startswith("checkpoint-") and str(name) not in saved:
                 fileio.rmtree(os.path.join(self.location.stored, str(name)))  # rotated out
-        for name in saved:
-            io_utils.copy_dir(
-                str(self.location.local / name),
-                os.path.join(self.location.stored, name),
-                overwrite=True,
-            )
+        for name in sorted(saved):
+            stored = os.path.join(self.location.stored, name)
+            if not fileio.exists(os.path.join(stored, TRAINER_STATE_NAME)):
+                copy_checkpoint(self.location.local / name, stored)
+
+
+def copy_checkpoint(source: Path, target: str) -> None:
+    """Copy a checkpoint folder with its trainer state last, as the Trainer writes it.
+
+    A copy cut off by a kill then lacks `trainer_state.json`, and a resumed training passes
+    it over (`stackport.training.trainer.last_checkpoint`) for the previous complete one.
+    """
+    files = sorted(path for path in source.rglob("*") if path.is_file())
+    for path in sorted(files, key=lambda path: path.name == TRAINER_STATE_NAME):
+        destination = os.path.join(target, *path.relative_to(source).parts)
+        fileio.makedirs(os.path.dirname(destination))
+        fileio.copy(str(path), destination, overwrite=True)

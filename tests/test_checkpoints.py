@@ -1,7 +1,13 @@
-"""Which epoch checkpoint a killed training resumes from."""
+"""Which epoch checkpoint a killed training resumes from, and how checkpoints are stored."""
 
 import json
+import shutil
+from pathlib import Path
 
+import pytest
+from zenml.io import fileio
+
+from pipelines.checkpoints import CheckpointLocation, StoreCheckpoints
 from stackport.training.trainer import last_checkpoint
 
 
@@ -35,3 +41,53 @@ def test_no_checkpoint_means_a_training_from_the_start(tmp_path):
     assert last_checkpoint(tmp_path / "missing") is None
     checkpoint(tmp_path, 12, None)
     assert last_checkpoint(tmp_path) is None
+
+
+class KilledCopy(Exception):
+    """The process was killed while copying a checkpoint to the artifact store."""
+
+
+def test_a_checkpoint_copy_cut_off_by_a_kill_is_passed_over_and_copied_again(tmp_path, monkeypatch):
+    location = CheckpointLocation(local=tmp_path / "local", stored=str(tmp_path / "stored"))
+    first = checkpoint(location.local, 12, json.dumps({"global_step": 12}))
+    (first / "optimizer.pt").write_bytes(b"optimizer")
+    callback = StoreCheckpoints(location)
+    callback.on_save(None, None, None)
+    second = checkpoint(location.local, 24, json.dumps({"global_step": 24}))
+    (second / "optimizer.pt").write_bytes(b"optimizer")
+    copy = fileio.copy
+    copied = []
+
+    def copy_until_killed(source, destination, overwrite=False):
+        if len(copied) == 2:  # the second checkpoint's third file
+            raise KilledCopy
+        copied.append(source)
+        copy(source, destination, overwrite)
+
+    monkeypatch.setattr(fileio, "copy", copy_until_killed)
+    with pytest.raises(KilledCopy):
+        callback.on_save(None, None, None)
+
+    assert last_checkpoint(Path(location.stored)) == Path(location.stored) / first.name
+    monkeypatch.setattr(fileio, "copy", copy)
+    callback.on_save(None, None, None)  # the resumed training's next save
+    stored = Path(location.stored) / second.name
+    assert last_checkpoint(Path(location.stored)) == stored
+    assert {path.name for path in stored.iterdir()} == {
+        "model.safetensors",
+        "optimizer.pt",
+        "trainer_state.json",
+    }
+
+
+def test_checkpoints_the_trainer_rotated_out_leave_the_artifact_store(tmp_path):
+    location = CheckpointLocation(local=tmp_path / "local", stored=str(tmp_path / "stored"))
+    old = checkpoint(location.local, 12, json.dumps({"global_step": 12}))
+    callback = StoreCheckpoints(location)
+    callback.on_save(None, None, None)
+    checkpoint(location.local, 24, json.dumps({"global_step": 24}))
+    shutil.rmtree(old)  # save_total_limit
+
+    callback.on_save(None, None, None)
+
+    assert sorted(path.name for path in Path(location.stored).iterdir()) == ["checkpoint-24"]
