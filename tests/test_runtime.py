@@ -1,10 +1,11 @@
-"""Choosing the ONNX variant a service serves: the fastest on this machine, or a pinned one."""
+"""Choosing the ONNX variant a service serves (the fastest here, or a pinned one); its threads."""
 
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from stackport.core.settings import ServiceSettings
 from stackport.inference.runtime import AUTO, choose_runtime, warmup_texts
 from tests.helpers import tiny_variants
 
@@ -43,3 +44,16 @@ def test_the_warmup_workload_has_short_and_long_texts():
     texts = warmup_texts(8)
     assert len(texts) == 8
     assert sorted({len(text.split()) for text in texts}) == [8, 24, 48, 96]
+
+
+@pytest.mark.parametrize(
+    ("settings", "cores", "threads"),
+    [
+        ({}, 2, 1),  # one worker, two batches at a time: a core each
+        ({"workers": 2}, 8, 2),
+        ({"batching": {"concurrent_batches": 3}}, 2, 1),  # never fewer than one
+        ({"threads": 4}, 2, 4),  # pinned
+    ],
+)
+def test_every_batch_predicted_at_once_gets_its_share_of_the_cores(settings, cores, threads):
+    assert ServiceSettings.model_validate(settings).threads_per_batch(cores) == threads

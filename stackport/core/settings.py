@@ -473,15 +473,33 @@ class ServiceSettings(StrictSettings):
         "bento on warm-up batches at start-up and serves the fastest; a variant's name pins "
         "it (it must be deployable).",
     )
-    workers: int = Field(2, ge=1, description="Server processes, each with its own session.")
+    workers: int = Field(
+        1,
+        ge=1,
+        description="Server processes, each with its own sessions. Each accepts connections as "
+        "it can, so several split them unevenly: one queues everything where it can batch it.",
+    )
     threads: int | None = Field(
-        None, ge=1, description="ONNX Runtime intra-op threads per worker; null: cores / workers."
+        None,
+        ge=1,
+        description="ONNX Runtime intra-op threads per batch; null: the cores shared among "
+        "every batch predicted at once (cores / (workers × batching.concurrent_batches)).",
     )
     timeout_s: float = Field(60, gt=0, description="Longest time a request may take.")
     access_log: bool = Field(
         False,
         description="Log a line per HTTP request (BentoML's access log) in the server log; "
-        "`/metrics` counts requests either way.",
+        "`/metrics` counts requests without it.",
+    )
+    metrics: bool = Field(
+        True,
+        description="BentoML's Prometheus metrics at `/metrics`: requests and their latency "
+        "by endpoint and status.",
+    )
+    tracing: bool = Field(
+        False,
+        description="An OpenTelemetry span per request, exported as BentoML's `tracing` "
+        "configuration says (`BENTOML_CONFIG`); it costs throughput.",
     )
     batching: BatchingSettings = Field(
         default_factory=BatchingSettings, description="Greedy batching (below)."
@@ -490,6 +508,10 @@ class ServiceSettings(StrictSettings):
     request_log: RequestLogSettings = Field(
         default_factory=RequestLogSettings, description="The served-input log (below)."
     )
+
+    def threads_per_batch(self, cores: int) -> int:
+        """`threads`, or the `cores` shared among every batch the workers predict at once."""
+        return self.threads or max(1, cores // (self.workers * self.batching.concurrent_batches))
 
 
 ContainerEngine = Literal["docker", "podman", "buildah", "nerdctl"]

@@ -11,6 +11,7 @@ serve within the latency budget is answered 503 with `Retry-After` when it arriv
 (`stackport.serving.admission`).
 """
 
+import gc
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -78,6 +79,9 @@ class ModelMetadata(BaseModel):
     workers=SETTINGS.workers,
     traffic={"timeout": SETTINGS.timeout_s},
     logging={"access": {"enabled": SETTINGS.access_log}},
+    metrics={"enabled": SETTINGS.metrics},
+    # BentoML wraps every request in OpenTelemetry's middleware; excluding every URL skips it.
+    tracing={} if SETTINGS.tracing else {"excluded_urls": ".*"},
 )
 class TextModelService:
     """Predicts with the bento's ONNX model."""
@@ -106,7 +110,7 @@ class TextModelService:
                 variant: OnnxModel.load(Path(self.onnx_model.path) / variant)
                 for variant in self.served_model.variants
             }
-            threads = SETTINGS.threads or max(1, available_cores() // SETTINGS.workers)
+            threads = SETTINGS.threads_per_batch(available_cores())
             self.runtime = choose_runtime(
                 models, SETTINGS.runtime, threads, SETTINGS.batching.max_batch_size
             )
@@ -119,6 +123,9 @@ class TextModelService:
                     self.predictor.model.task,
                     self.predictor.tokenizer,
                 )
+            # The start-up's objects (BentoML, the sessions' wrappers) are never scanned again:
+            # the full collections while serving take a few milliseconds, not a hundred.
+            gc.freeze()
         except BaseException as error:
             self.load_error = error
             raise
