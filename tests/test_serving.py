@@ -405,6 +405,13 @@ def test_probes_and_metadata(task, client, onnx_model):
     assert metadata["bentoml_model"].startswith(f"{tag_part(MODEL_NAMES[task])}-onnx:{VERSION}-")
 
 
+def test_prometheus_metrics_count_the_predictions(client, texts):
+    assert client.post("/predict", json={"texts": texts[:1]}).status_code == 200
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert 'endpoint="/predict"' in response.text
+
+
 JSON = {"Content-Type": "application/json"}
 # case: (request body, headers, status, words the response must hold)
 BAD_REQUESTS = {
