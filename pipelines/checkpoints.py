@@ -103,8 +103,8 @@ def copy_checkpoint(source: Path, target: str) -> None:
     A copy cut off by a kill then lacks `trainer_state.json`, and a resumed training passes
     it over (`stackport.training.trainer.last_checkpoint`) for the previous complete one.
     """
-    files = sorted(path for path in source.rglob("*") if path.is_file())
-    for path in sorted(files, key=lambda path: path.name == TRAINER_STATE_NAME):
+    files = (path for path in source.rglob("*") if path.is_file())
+    for path in sorted(files, key=lambda path: (path.name == TRAINER_STATE_NAME, path)):
         destination = os.path.join(target, *path.relative_to(source).parts)
         fileio.makedirs(os.path.dirname(destination))
         fileio.copy(str(path), destination, overwrite=True)
