@@ -7,6 +7,7 @@ pytest runs the tests of one task together and stops its server before starting 
 import asyncio
 import dataclasses
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +32,7 @@ from stackport.core.settings import DataSettings, DeploymentSettings, ServiceSet
 from stackport.inference.onnx_model import OnnxModel
 from stackport.inference.predictor import OnnxPredictor
 from stackport.serving.bento import BentoArchive, build_bento_archive, service_sources, tag_part
+from stackport.serving.compute_threads import COMPUTE_NICENESS, can_place_threads
 from stackport.serving.deployment import Deployment
 from stackport.serving.local import serve_locally, stop
 from stackport.tasks.ner import train as ner
@@ -507,6 +510,31 @@ def test_2000_requests_from_16_clients_all_succeed(server: Deployment, bbc_slice
     assert len(statuses) == LOAD_REQUESTS
     assert set(statuses) == {200}, {status: statuses.count(status) for status in set(statuses)}
     print(f"{LOAD_REQUESTS} requests from {LOAD_CLIENTS} clients in {elapsed:.1f} s")
+
+
+@only_for("classification")
+def test_compute_threads_run_on_a_core_each_below_the_event_loop(server: Deployment, bbc_slice):
+    cores = sorted(os.sched_getaffinity(0))
+    batches = ServiceSettings().batching.concurrent_batches
+    if len(cores) < batches or not can_place_threads():
+        pytest.skip(f"placing {batches} compute threads needs Linux and {batches} cores")
+    texts = bbc_slice["text"].str[:1000].tolist()
+
+    async def burst() -> None:  # enough at once that every batch thread starts
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            await asyncio.gather(
+                *(client.post("/predict", json={"texts": [text]}) for text in texts[:64])
+            )
+
+    asyncio.run(burst())
+    main = psutil.Process(server.pid)
+    threads = [
+        thread.id for process in [main, *main.children(True)] for thread in process.threads()
+    ]
+    pinned = {tid: os.sched_getaffinity(tid) for tid in threads}
+    pinned = {tid: affinity for tid, affinity in pinned.items() if len(affinity) == 1}
+    assert sorted(core for affinity in pinned.values() for core in affinity) == cores[:batches]
+    assert {os.getpriority(os.PRIO_PROCESS, tid) for tid in pinned} == {COMPUTE_NICENESS}
 
 
 @pytest.fixture(scope="module")

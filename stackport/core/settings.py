@@ -413,6 +413,12 @@ class BatchingSettings(StrictSettings):
         description="Batches a worker predicts at the same time, a thread each: while one "
         "batch is tokenized or answered, the other runs in ONNX Runtime.",
     )
+    pin_threads: bool = Field(
+        True,
+        description="Run each batch's thread on a core of its own, at a lower priority than "
+        "the worker's event loop (Linux; when each batch has one ONNX Runtime thread and "
+        "every worker's batches fit the cores, one each).",
+    )
     max_latency_ms: int = Field(
         5000,
         ge=1,

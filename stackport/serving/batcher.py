@@ -50,6 +50,7 @@ class GreedyBatcher:
         budget_s: Longest a request may wait in the queue before it fails with `Overloaded`.
         concurrent_batches: Batches predicted at the same time, each in a compute thread of
             its own (`predict` must be thread-safe when more than one).
+        thread_initializer: Called in each compute thread as it starts.
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class GreedyBatcher:
         max_batch_size: int,
         budget_s: float,
         concurrent_batches: int = 1,
+        thread_initializer: Callable[[], None] | None = None,
     ):
         self.predict = predict
         self.max_batch_size = max_batch_size
@@ -65,7 +67,9 @@ class GreedyBatcher:
         self._queue: deque[_Job] = deque()
         self._queued = asyncio.Event()
         self.concurrent_batches = concurrent_batches
-        self._compute = ThreadPoolExecutor(concurrent_batches, thread_name_prefix="predict")
+        self._compute = ThreadPoolExecutor(
+            concurrent_batches, thread_name_prefix="predict", initializer=thread_initializer
+        )
         self._runners: list[asyncio.Task] = []
         self._queued_texts = 0
         self.cost = CostEstimate()  # seconds per text, learned from the finished batches

@@ -12,7 +12,9 @@ serve within the latency budget is answered 503 with `Retry-After` when it arriv
 """
 
 import gc
+import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +33,11 @@ from stackport.inference.runtime import RuntimeChoice, choose_runtime
 from stackport.serving.admission import AdmissionControl
 from stackport.serving.batcher import GreedyBatcher, Overloaded
 from stackport.serving.body_limits import RequestBodyLimits
+from stackport.serving.compute_threads import (
+    can_place_threads,
+    compute_cores,
+    placing_initializer,
+)
 from stackport.serving.request_checks import texts_type
 from stackport.serving.request_log import RequestLog
 from stackport.serving.served_model import ServedModel, read_served_model, read_service_settings
@@ -95,11 +102,13 @@ class TextModelService:
         self.request_log: RequestLog | None = None
         self.load_error: BaseException | None = None
         self._loaded = threading.Event()
+        self.threads = SETTINGS.threads_per_batch(available_cores())
         self.batcher = GreedyBatcher(
             self._predict_batch,
             SETTINGS.batching.max_batch_size,
             budget_s=SETTINGS.batching.max_latency_ms / 1000,
             concurrent_batches=SETTINGS.batching.concurrent_batches,
+            thread_initializer=self._thread_placement(),
         )
         threading.Thread(target=self._load, name="load-onnx-model", daemon=True).start()
 
@@ -110,9 +119,8 @@ class TextModelService:
                 variant: OnnxModel.load(Path(self.onnx_model.path) / variant)
                 for variant in self.served_model.variants
             }
-            threads = SETTINGS.threads_per_batch(available_cores())
             self.runtime = choose_runtime(
-                models, SETTINGS.runtime, threads, SETTINGS.batching.max_batch_size
+                models, SETTINGS.runtime, self.threads, SETTINGS.batching.max_batch_size
             )
             self.predictor = self.runtime.predictor
             if SETTINGS.request_log.enabled and SETTINGS.request_log.path:
@@ -131,6 +139,19 @@ class TextModelService:
             raise
         finally:
             self._loaded.set()
+
+    def _thread_placement(self) -> Callable[[], None] | None:
+        """What pins each compute thread to a core of its own, when configured and it fits."""
+        if not (SETTINGS.batching.pin_threads and can_place_threads()):
+            return None
+        cores = compute_cores(
+            bentoml.server_context.worker_index or 1,
+            SETTINGS.workers,
+            SETTINGS.batching.concurrent_batches,
+            self.threads,
+            sorted(os.sched_getaffinity(0)),
+        )
+        return None if cores is None else placing_initializer(cores)
 
     def __is_alive__(self) -> bool:
         """False once loading the model failed, so that the process gets restarted."""
