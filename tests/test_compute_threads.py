@@ -8,6 +8,7 @@ import pytest
 
 from stackport.serving.compute_threads import (
     COMPUTE_NICENESS,
+    MAX_NICENESS,
     can_place_threads,
     compute_cores,
     placing_initializer,
@@ -51,6 +52,6 @@ def test_the_initializer_pins_each_new_thread_and_lowers_its_priority():
     assert sorted(next(iter(affinity)) for affinity, _ in seen.values()) == cores
     assert all(len(affinity) == 1 for affinity, _ in seen.values())
     assert {priority for _, priority in seen.values()} == {
-        min(main_priority + COMPUTE_NICENESS, 19)
+        min(main_priority + COMPUTE_NICENESS, MAX_NICENESS)
     }
     assert os.sched_getaffinity(0) >= set(cores)  # the calling thread stays where it was

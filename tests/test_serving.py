@@ -528,13 +528,15 @@ def test_compute_threads_run_on_a_core_each_below_the_event_loop(server: Deploym
 
     asyncio.run(burst())
     main = psutil.Process(server.pid)
-    threads = [
-        thread.id for process in [main, *main.children(True)] for thread in process.threads()
-    ]
-    pinned = {tid: os.sched_getaffinity(tid) for tid in threads}
-    pinned = {tid: affinity for tid, affinity in pinned.items() if len(affinity) == 1}
-    assert sorted(core for affinity in pinned.values() for core in affinity) == cores[:batches]
-    assert {os.getpriority(os.PRIO_PROCESS, tid) for tid in pinned} == {COMPUTE_NICENESS}
+    pinned = {}  # thread → (its core, its niceness above its process's)
+    for process in [main, *main.children(recursive=True)]:
+        for thread in process.threads():
+            affinity = os.sched_getaffinity(thread.id)
+            if len(affinity) == 1:
+                niceness = os.getpriority(os.PRIO_PROCESS, thread.id) - process.nice()
+                pinned[thread.id] = (next(iter(affinity)), niceness)
+    assert sorted(core for core, _ in pinned.values()) == cores[:batches]
+    assert {niceness for _, niceness in pinned.values()} == {COMPUTE_NICENESS}
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,10 @@ from collections.abc import Callable, Sequence
 
 logger = logging.getLogger(__name__)
 
-# Niceness of a compute thread: below the event loop (0), which then preempts it on waking.
+# Niceness a compute thread adds to its process's: the event loop, at a higher priority, then
+# preempts it on waking.
 COMPUTE_NICENESS = 5
+MAX_NICENESS = 19
 
 
 def compute_cores(
@@ -43,7 +45,7 @@ def compute_cores(
 
 
 def placing_initializer(cores: Sequence[int]) -> Callable[[], None]:
-    """A thread initializer that moves each new thread to the next of `cores` and renices it."""
+    """A thread initializer that moves each new thread to the next of `cores`, at lower priority."""
     next_core = itertools.cycle(cores)
     lock = threading.Lock()
 
@@ -52,7 +54,9 @@ def placing_initializer(cores: Sequence[int]) -> Callable[[], None]:
             core = next(next_core)
         try:
             os.sched_setaffinity(0, {core})  # 0: the calling thread
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COMPUTE_NICENESS)
+            thread = threading.get_native_id()
+            niceness = os.getpriority(os.PRIO_PROCESS, thread) + COMPUTE_NICENESS
+            os.setpriority(os.PRIO_PROCESS, thread, min(niceness, MAX_NICENESS))
         except OSError as error:  # e.g. a container that forbids it: the thread runs unplaced
             logger.warning("Could not place a compute thread on core %d: %s", core, error)
 
