@@ -21,7 +21,7 @@ import itertools
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ MAX_NICENESS = 19
 
 
 def compute_cores(
-    worker: int, workers: int, batches: int, threads_per_batch: int, cores: Sequence[int]
+    worker: int, workers: int, batches: int, threads_per_batch: int, cores: Collection[int]
 ) -> list[int] | None:
     """The core of each of worker `worker`'s (1-based) batch threads; `None` when they do not fit.
 

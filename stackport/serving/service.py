@@ -149,7 +149,7 @@ class TextModelService:
             SETTINGS.workers,
             SETTINGS.batching.concurrent_batches,
             self.threads,
-            sorted(os.sched_getaffinity(0)),
+            os.sched_getaffinity(0),
         )
         return None if cores is None else placing_initializer(cores)
 
