@@ -306,7 +306,7 @@ def accuracy_table(served: ServedVersion, chosen: dict) -> str:
     """Each deployable variant's test metrics (the version's metadata) and start-up timing."""
     names = sorted({name for metrics in served.metrics.values() for name in metrics})
     lines = [
-        "| variant | " + " | ".join(names) + " | start-up workload (ms) |",
+        "| variant | " + " | ".join(names) + " | start-up workload (CPU ms) |",
         "| --- | " + " | ".join("---:" for _ in names) + " | ---: |",
     ]
     for variant, metrics in served.metrics.items():

@@ -476,8 +476,8 @@ class ServiceSettings(StrictSettings):
     runtime: RuntimeChoice = Field(
         "auto",
         description="The ONNX variant served: `auto` times every deployable variant of the "
-        "bento on warm-up batches at start-up and serves the fastest; a variant's name pins "
-        "it (it must be deployable).",
+        "bento on warm-up batches at start-up and serves the one that takes the least CPU "
+        "time; a variant's name pins it (it must be deployable).",
     )
     workers: int = Field(
         1,

@@ -74,7 +74,8 @@ class ModelMetadata(BaseModel):
         description="Every deployable variant the bento carries, with its test metrics."
     )
     warmup_ms: dict[str, float] = Field(
-        description="Each variant's time for the start-up workload (empty when pinned)."
+        description="Each variant's CPU time for a round of the start-up workload (empty "
+        "when pinned)."
     )
     max_length: int = Field(description="Tokens per window of a text.")
     max_windows: int = Field(description="Windows of a long text the prediction reads.")
