@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from stackport.serving.admission import AdmissionControl, CostEstimate
+from stackport.serving.admission import AdmissionControl, CostEstimate, explain_refusal
 
 SERVICE_S = 0.05  # one request's work on the single-worker app below
 
@@ -27,13 +27,19 @@ def test_cost_is_latency_shared_among_the_requests_in_flight():
     assert cost.seconds_per_request == pytest.approx(0.1 + 0.1 * (0.2 - 0.1))
 
 
-def single_worker_app(status: int = 200) -> Starlette:
-    """`POST /predict` does `SERVICE_S` of work, one request at a time; `GET /other` too."""
+def single_worker_app(status: int = 200, reason: str | None = None) -> Starlette:
+    """`POST /predict` does `SERVICE_S` of work, one request at a time; `GET /other` too.
+
+    With `reason`, it explains its answer with it, then answers as BentoML answers a 5xx.
+    """
     lock = asyncio.Lock()
 
     async def work(_: Request) -> JSONResponse:
         async with lock:
             await asyncio.sleep(SERVICE_S)
+        if reason is not None:
+            explain_refusal(reason)
+            return JSONResponse({"error": "An unexpected error has occurred."}, status)
         return JSONResponse({"done": True}, status)
 
     routes = [Route("/predict", work, methods=["POST"]), Route("/other", work, methods=["GET"])]
@@ -85,3 +91,17 @@ def test_a_503_of_the_service_gets_retry_after_too():
     answers = asyncio.run(burst(app, 2))
 
     assert [response.headers["Retry-After"] for response, _ in answers] == ["1", "1"]
+
+
+def test_a_503_the_service_explained_answers_with_the_reason():
+    reason = "The request waited 5.1 s for the model, more than its latency budget of 5 s."
+    app = AdmissionControl(
+        single_worker_app(status=503, reason=reason), budget_s=10, paths=("/predict",)
+    )
+
+    answers = asyncio.run(burst(app, 2))
+
+    for response, _ in answers:
+        assert (response.status_code, response.json()) == (503, {"error": reason})
+        assert response.headers["Content-Length"] == str(len(response.content))
+        assert response.headers["Retry-After"] == "1"

@@ -565,7 +565,7 @@ def test_64_clients_beyond_the_budget_get_answers_or_prompt_503s(overloaded_serv
     """No error but 503 (with `Retry-After`), sooner than answers; none waits for its timeout."""
     texts = bbc_slice["text"].str[:1000].tolist()
 
-    async def load() -> list[tuple[int, float, str | None]]:
+    async def load() -> list[tuple[int, float, str | None, str]]:
         answers = []
         limits = httpx.Limits(max_connections=OVERLOAD_CLIENTS)
         async with httpx.AsyncClient(
@@ -578,25 +578,31 @@ def test_64_clients_beyond_the_budget_get_answers_or_prompt_503s(overloaded_serv
                     start = time.monotonic()
                     response = await client.post("/predict", json=body)
                     seconds = time.monotonic() - start
-                    answers.append(
-                        (response.status_code, seconds, response.headers.get("Retry-After"))
-                    )
+                    retry_after = response.headers.get("Retry-After")
+                    answers.append((response.status_code, seconds, retry_after, response.text))
 
             await asyncio.gather(*(worker(index) for index in range(OVERLOAD_CLIENTS)))
         return answers
 
     answers = asyncio.run(asyncio.wait_for(load(), LOAD_TIME_LIMIT_S))
 
-    statuses = [status for status, _, _ in answers]
+    statuses = [status for status, *_ in answers]
     counts = {status: statuses.count(status) for status in set(statuses)}
     assert len(answers) == OVERLOAD_REQUESTS
     assert set(statuses) == {200, 503}, counts
-    refused = [(seconds, retry_after) for status, seconds, retry_after in answers if status == 503]
-    assert all(retry_after is not None and int(retry_after) >= 1 for _, retry_after in refused)
+    refused = [answer[1:] for answer in answers if answer[0] == 503]
+    assert all(retry_after is not None and int(retry_after) >= 1 for _, retry_after, _ in refused)
+    # Refused at arrival, or by the batcher once queued too long: each 503 says which budget.
+    assert all("service.batching.max_latency_ms" in body for _, _, body in refused)
+    # The batcher's refusals are logged in one line each, without a traceback.
+    by_batcher = [body for _, _, body in refused if "The service is overloaded" not in body]
+    log = Path(overloaded_server.log_file).read_text()
+    assert log.count("Answered 503: ") == len(by_batcher)
+    assert "Traceback" not in log
     # The client shares the 2 cores with the server: its own delays are in every figure.
-    refusal_median = statistics.median(seconds for seconds, _ in refused)
-    answer_median = statistics.median(s for status, s, _ in answers if status == 200)
-    slowest = max(seconds for _, seconds, _ in answers)
+    refusal_median = statistics.median(seconds for seconds, _, _ in refused)
+    answer_median = statistics.median(s for status, s, *_ in answers if status == 200)
+    slowest = max(seconds for _, seconds, *_ in answers)
     assert refusal_median < answer_median, (refusal_median, answer_median)
     assert slowest < OVERLOAD_CLIENT_TIMEOUT_S / 2, f"a request took {slowest:.2f} s"
     print(

@@ -10,19 +10,33 @@ finished, everything is admitted.
 
 The batcher refuses a queued request that has waited longer than the same budget with a 503 of
 its own (`stackport.serving.batcher`); this middleware adds the `Retry-After` header to those
-too, so a client sees one kind of overload answer.
+too, and the reason the service gave (`explain_refusal`) as their body, where BentoML would
+answer any 5xx with "An unexpected error has occurred, please check the server log.": a client
+sees one kind of overload answer.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from contextvars import ContextVar
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Weight of the newest finished request in the cost estimate.
 COST_SMOOTHING = 0.1
+
+# The reasons the service gave for refusing the request being answered (see `explain_refusal`).
+_refusal_reasons: ContextVar[list[str] | None] = ContextVar("refusal_reasons", default=None)
+
+
+def explain_refusal(reason: str) -> None:
+    """Make `reason` the body of the 503 the current request is about to be answered with."""
+    reasons = _refusal_reasons.get()
+    if reasons is not None:
+        reasons.append(reason)
 
 
 class CostEstimate:
@@ -66,9 +80,12 @@ class AdmissionControl:
             return
         self.in_flight += 1
         start = time.monotonic()
+        reasons: list[str] = []
+        token = _refusal_reasons.set(reasons)
         try:
-            await self.app(scope, receive, self._with_retry_after(send))
+            await self.app(scope, receive, self._explaining_503s(send, reasons))
         finally:
+            _refusal_reasons.reset(token)
             self.in_flight -= 1
             self.cost.finished(time.monotonic() - start, shared_with)
 
@@ -86,15 +103,33 @@ class AdmissionControl:
         response = JSONResponse({"error": message}, 503, headers={"Retry-After": str(retry_after)})
         await response(scope, receive, send)
 
-    def _with_retry_after(self, send: Send) -> Send:
-        """`send`, adding `Retry-After` to a 503 answer (the batcher's refusals)."""
+    def _explaining_503s(self, send: Send, reasons: list[str]) -> Send:
+        """`send`, adding `Retry-After` to a 503 answer (the batcher's refusals).
 
-        async def send_with_retry_after(message: Message) -> None:
+        When the service explained the refusal (`explain_refusal`), the reason is the body.
+        """
+        replaced_body: bytes | None = None
+
+        async def send_explained(message: Message) -> None:
+            nonlocal replaced_body
             if message["type"] == "http.response.start" and message["status"] == 503:
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == b"retry-after" for name, _ in headers):
                     headers.append((b"retry-after", str(self.retry_after_s(0)).encode()))
+                if reasons:
+                    replaced_body = json.dumps({"error": reasons[-1]}).encode()
+                    headers = [
+                        (name, value)
+                        for name, value in headers
+                        if name.lower() != b"content-length"
+                    ]
+                    headers.append((b"content-length", str(len(replaced_body)).encode()))
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and replaced_body is not None:
+                if not replaced_body:  # already sent: drop the rest of the generic body
+                    return
+                message = {**message, "body": replaced_body, "more_body": False}
+                replaced_body = b""
             await send(message)
 
-        return send_with_retry_after
+        return send_explained

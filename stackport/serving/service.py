@@ -12,6 +12,7 @@ serve within the latency budget is answered 503 with `Retry-After` when it arriv
 """
 
 import gc
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from starlette.routing import Route
 from stackport.inference.onnx_model import OnnxModel
 from stackport.inference.predictor import OnnxPredictor, available_cores
 from stackport.inference.runtime import RuntimeChoice, choose_runtime
-from stackport.serving.admission import AdmissionControl
+from stackport.serving.admission import AdmissionControl, explain_refusal
 from stackport.serving.batcher import GreedyBatcher, Overloaded
 from stackport.serving.body_limits import RequestBodyLimits
 from stackport.serving.compute_threads import (
@@ -42,6 +43,27 @@ from stackport.serving.request_checks import texts_type
 from stackport.serving.request_log import RequestLog
 from stackport.serving.served_model import ServedModel, read_served_model, read_service_settings
 from stackport.tasks import inference_plugin
+
+
+class RefusalsInOneLine(logging.Filter):
+    """Logs a 503 as one warning line with its reason.
+
+    BentoML logs every exception of an API with its traceback; under overload, 503s are
+    expected, and a traceback each would bury the log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite a record of a `ServiceUnavailable` to one line; keep every record."""
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ServiceUnavailable):
+            record.msg, record.args = "Answered 503: %s", (error,)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+# Where BentoML's API server logs an API's exceptions.
+logging.getLogger("bentoml._internal.server.http_app").addFilter(RefusalsInOneLine())
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = read_service_settings(SOURCE_ROOT)
@@ -174,7 +196,8 @@ class TextModelService:
         """One prediction per text, in order (concurrent requests are predicted together)."""
         try:
             return await self.batcher.submit(texts)
-        except Overloaded as error:
+        except (Overloaded, ServiceUnavailable) as error:  # queued too long; model not loaded
+            explain_refusal(str(error))
             raise ServiceUnavailable(str(error)) from error
 
     def _predict_batch(self, texts: list[str]) -> list[Prediction]:
