@@ -310,9 +310,9 @@ def depth_latencies(
     time through `OnnxPredictor` on one thread, as the service predicts a batch. The depths
     are timed in turns within each of `DEPTH_LATENCY_REPEATS` passes, after one untimed pass,
     by the CPU time of each call: on one thread that is its latency on an idle core, and it
-    does not grow while other programs hold the cores (timed by wall clock with two threads
-    while another program kept a core busy, 4 layers measured 6.5 ms like 6 layers, and
-    `fastest_within` took 6). No depth: no figures.
+    does not grow while other programs hold the cores. (Timed by wall clock on two threads,
+    6 layers measured 8.7 ms in one run of the same inputs and 6.5 ms, as fast as 4 layers, in
+    the next, and `fastest_within` took 6 layers.) No depth: no figures.
     """
     rows = dataset.splits["validation"].column("input_ids").to_pylist()[:DEPTH_LATENCY_TEXTS]
     runtimes = []
