@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Annotated
 
 from zenml import step
+from zenml.config import CachePolicy
 from zenml.logger import get_logger
 
 from materializers.bento import default_bentoml_home, default_request_log
@@ -11,12 +12,18 @@ from materializers.onnx_model import step_output_directory
 from stackport.core.names import Artifact
 from stackport.core.settings import DeploymentSettings, ServiceSettings
 from stackport.inference.onnx_model import OnnxModel
-from stackport.serving.bento import BentoArchive, build_bento_archive, deploy_config
+from stackport.serving.bento import (
+    BentoArchive,
+    build_bento_archive,
+    deploy_config,
+    service_code_fingerprint,
+)
 
 logger = get_logger(__name__)
 
 
-@step
+# The service's code is part of the cache key: changed code gets a new bento.
+@step(cache_policy=CachePolicy(cache_func=service_code_fingerprint))
 def build_bento(
     onnx_model: OnnxModel,
     onnx_model_optimized: OnnxModel,

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel
 
 from stackport.core.settings import DeploymentSettings, ServiceSettings
+from stackport.core.tasks import task_names
 from stackport.inference.onnx_model import MANIFEST_FILENAME, MODEL_FILENAME, OnnxModel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -133,6 +134,18 @@ def _local_imports(source: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
     return [name for name in names if name.split(".")[0] == LOCAL_PACKAGE]
+
+
+def service_code_fingerprint() -> str:
+    """A sha256 of every task's service sources (`service_sources`): changes with the code.
+
+    The build step's cache key includes it (ZenML hashes a step's own code, not what it
+    imports), so that changed service code builds a new bento instead of reusing the old.
+    """
+    digest = hashlib.sha256()
+    for path in sorted({path for task in task_names() for path in service_sources(task)}):
+        digest.update(str(path).encode() + b"\0" + (REPO_ROOT / path).read_bytes())
+    return digest.hexdigest()
 
 
 def content_hash(directory: Path) -> str:
