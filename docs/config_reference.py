@@ -210,9 +210,9 @@ integer, ...`).
 
 | key | type | default | meaning |
 | --- | --- | --- | --- |
-| `enable_cache` | bool | `true` | Reuse the outputs of steps whose inputs did not change \
-(by content: `load_data` always reads the source, and an unchanged source lets every later \
-step come from the cache). |
+| `enable_cache` | bool | `true` | Reuse the outputs of steps whose inputs and code did not \
+change (inputs by content: `load_data` always reads the source, and an unchanged source lets \
+every later step come from the cache; code: the repository files each step runs). |
 | `parameters` | mapping | `{}` | The sections below. |
 """
 

@@ -7,6 +7,7 @@ import pandas as pd
 from zenml import step
 from zenml.logger import get_logger
 
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.core.settings import BenchmarkSettings
 from stackport.inference.onnx_model import OnnxModel
@@ -16,7 +17,7 @@ from stackport.training.model import FineTunedModel
 logger = get_logger(__name__)
 
 
-@step(experiment_tracker=True)
+@step(experiment_tracker=True, cache_policy=code_cache_policy(__name__))
 def benchmark_model(
     model: FineTunedModel,
     onnx_model: OnnxModel,

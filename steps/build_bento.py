@@ -4,26 +4,26 @@ from pathlib import Path
 from typing import Annotated
 
 from zenml import step
-from zenml.config import CachePolicy
 from zenml.logger import get_logger
 
 from materializers.bento import default_bentoml_home, default_request_log
 from materializers.onnx_model import step_output_directory
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.core.settings import DeploymentSettings, ServiceSettings
 from stackport.inference.onnx_model import OnnxModel
 from stackport.serving.bento import (
+    SERVICE_MODULE,
     BentoArchive,
     build_bento_archive,
     deploy_config,
-    service_code_fingerprint,
 )
 
 logger = get_logger(__name__)
 
 
-# The service's code is part of the cache key: changed code gets a new bento.
-@step(cache_policy=CachePolicy(cache_func=service_code_fingerprint))
+# The bento build imports the service in a process of its own: its files count too.
+@step(cache_policy=code_cache_policy(__name__, SERVICE_MODULE))
 def build_bento(
     onnx_model: OnnxModel,
     onnx_model_optimized: OnnxModel,

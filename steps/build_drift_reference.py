@@ -8,6 +8,7 @@ from zenml.client import Client
 from zenml.logger import get_logger
 
 from pipelines.monitored_model import MonitoredModel
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.core.settings import MonitorSettings
 from stackport.inference.predictor import OnnxPredictor
@@ -16,7 +17,7 @@ from stackport.monitoring.drift import drift_features, reference_inputs
 logger = get_logger(__name__)
 
 
-@step
+@step(cache_policy=code_cache_policy(__name__))
 def build_drift_reference(
     monitored: MonitoredModel, monitor: MonitorSettings
 ) -> Annotated[pd.DataFrame, Artifact.DRIFT_REFERENCE]:

@@ -8,6 +8,7 @@ from zenml.enums import ArtifactType
 from zenml.logger import get_logger
 
 from materializers.onnx_model import step_output_directory
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.core.settings import ExportSettings
 from stackport.data.tokenization import TokenizedDataset
@@ -18,7 +19,7 @@ from stackport.training.model import FineTunedModel
 logger = get_logger(__name__)
 
 
-@step
+@step(cache_policy=code_cache_policy(__name__))
 def convert_model(
     model: FineTunedModel,
     tokenized_dataset: TokenizedDataset,

@@ -5,13 +5,14 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.data.tokenization import TokenizedDataset
 from stackport.evaluation.report import EvaluationReport
 from stackport.tasks import training_plugin
 
 
-@step
+@step(cache_policy=code_cache_policy(__name__))
 def evaluate_baseline(
     train_set: pd.DataFrame, test_set: pd.DataFrame, tokenized_dataset: TokenizedDataset
 ) -> Annotated[EvaluationReport, Artifact.BASELINE_EVALUATION]:

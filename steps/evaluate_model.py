@@ -5,13 +5,14 @@ from typing import Annotated
 import mlflow
 from zenml import log_metadata, step
 
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.data.tokenization import TokenizedDataset
 from stackport.evaluation.report import EvaluationReport
 from stackport.training.model import FineTunedModel
 
 
-@step(experiment_tracker=True)
+@step(experiment_tracker=True, cache_policy=code_cache_policy(__name__))
 def evaluate_model(
     model: FineTunedModel, tokenized_dataset: TokenizedDataset
 ) -> Annotated[EvaluationReport, Artifact.MODEL_EVALUATION]:

@@ -8,6 +8,7 @@ from zenml.enums import ArtifactType
 from zenml.logger import get_logger
 
 from materializers.onnx_model import step_output_directory
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.core.settings import OnnxVariant, QuantizationSettings
 from stackport.inference.onnx_model import OnnxModel
@@ -19,7 +20,7 @@ logger = get_logger(__name__)
 INT8_VARIANTS = (OnnxVariant.DYNAMIC_INT8, OnnxVariant.STATIC_INT8)
 
 
-@step
+@step(cache_policy=code_cache_policy(__name__))
 def quantize_model(
     onnx_model: OnnxModel,
     onnx_model_optimized: OnnxModel,

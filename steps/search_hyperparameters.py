@@ -7,6 +7,7 @@ from typing import Annotated
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.core.settings import HpoSettings, ModelSettings, TrainingSettings
 from stackport.data.tokenization import TokenizedDataset
@@ -17,7 +18,7 @@ from stackport.training.model import model_fingerprint, resolve_base_model
 logger = get_logger(__name__)
 
 
-@step(experiment_tracker=True)
+@step(experiment_tracker=True, cache_policy=code_cache_policy(__name__))
 def search_hyperparameters(
     tokenized_dataset: TokenizedDataset,
     model: ModelSettings,

@@ -5,6 +5,7 @@ from typing import Annotated
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.core.settings import HpoSettings, TrainingSettings
 from stackport.training.hpo import StudyReport, apply_choice, choose_trial
@@ -12,7 +13,7 @@ from stackport.training.hpo import StudyReport, apply_choice, choose_trial
 logger = get_logger(__name__)
 
 
-@step
+@step(cache_policy=code_cache_policy(__name__))
 def select_hyperparameters(
     hpo_study: StudyReport, training: TrainingSettings, hpo: HpoSettings
 ) -> Annotated[TrainingSettings, Artifact.SELECTED_TRAINING]:

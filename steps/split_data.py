@@ -5,6 +5,7 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.core.settings import DataSettings, SplitSettings
 from stackport.data.splitting import split_dataset
@@ -12,7 +13,7 @@ from stackport.data.validation import ValidationReport
 from stackport.tasks import training_plugin
 
 
-@step
+@step(cache_policy=code_cache_policy(__name__))
 def split_data(
     raw_dataset: pd.DataFrame,
     validation_report: ValidationReport,

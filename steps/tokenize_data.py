@@ -7,6 +7,7 @@ from transformers import AutoTokenizer
 from zenml import step
 from zenml.logger import get_logger
 
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.core.settings import DataSettings, ModelSettings
 from stackport.data.tokenization import TokenizedDataset, tokenize_dataset
@@ -16,7 +17,7 @@ from stackport.training.model import resolve_base_model
 logger = get_logger(__name__)
 
 
-@step
+@step(cache_policy=code_cache_policy(__name__))
 def tokenize_data(
     train_set: pd.DataFrame,
     validation_set: pd.DataFrame,

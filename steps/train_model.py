@@ -9,6 +9,7 @@ from zenml.enums import ArtifactType
 from zenml.logger import get_logger
 
 from pipelines.checkpoints import StoreCheckpoints, checkpoint_location
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.core.settings import ModelSettings, TrainingSettings
 from stackport.data.tokenization import TokenizedDataset
@@ -18,7 +19,7 @@ from stackport.training.trainer import fine_tune, last_checkpoint
 logger = get_logger(__name__)
 
 
-@step(experiment_tracker=True)
+@step(experiment_tracker=True, cache_policy=code_cache_policy(__name__))
 def train_model(
     tokenized_dataset: TokenizedDataset,
     model: ModelSettings,

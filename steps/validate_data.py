@@ -6,6 +6,7 @@ import pandas as pd
 from zenml import save_artifact, step
 from zenml.logger import get_logger
 
+from pipelines.step_cache import code_cache_policy
 from stackport.core.names import Artifact
 from stackport.core.settings import DataSettings, ValidationSettings
 from stackport.data.sources import LoadReport
@@ -15,7 +16,7 @@ from stackport.tasks import training_plugin
 logger = get_logger(__name__)
 
 
-@step
+@step(cache_policy=code_cache_policy(__name__))
 def validate_data(
     raw_dataset: pd.DataFrame,
     load_report: LoadReport,

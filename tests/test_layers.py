@@ -9,12 +9,12 @@ environment run never import torch or transformers; and the module graph has no 
 
 from __future__ import annotations
 
-import ast
 import graphlib
 from pathlib import Path
 
 import pytest
 
+from stackport.core.sources import runtime_imports
 from stackport.core.tasks import task_names
 from stackport.tasks import inference_plugin, training_plugin
 
@@ -55,31 +55,13 @@ def layer(module: str) -> str:
     return parts[1]
 
 
-def runtime_imports(path: Path) -> list[str]:
-    """The modules a module imports when it runs (anywhere in it, but for TYPE_CHECKING)."""
-    tree = ast.parse(path.read_text())
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped |= {id(child) for child in ast.walk(node)}
-    names = []
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.append(node.module)
-            names += [f"{node.module}.{alias.name}" for alias in node.names]
-    return names
-
-
 MODULES = {module_name(path): path for path in sorted(LIBRARY.rglob("*.py"))}
 
 
 def library_imports(module: str) -> set[str]:
     """The library's modules (not names inside them) that a module imports."""
-    return {name for name in runtime_imports(MODULES[module]) if name in MODULES} - {module}
+    imported = runtime_imports(MODULES[module].read_text())
+    return {name for name in imported if name in MODULES} - {module}
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -96,7 +78,7 @@ def test_a_layer_imports_only_the_layers_below_it(module):
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_the_library_imports_no_zenml_and_nothing_of_the_pipelines(module):
-    roots = {name.split(".")[0] for name in runtime_imports(MODULES[module])}
+    roots = {name.split(".")[0] for name in runtime_imports(MODULES[module].read_text())}
     assert not roots & OUTSIDE, f"{module} imports {sorted(roots & OUTSIDE)}"
 
 
@@ -104,7 +86,7 @@ def test_the_library_imports_no_zenml_and_nothing_of_the_pipelines(module):
     "module", sorted(module for module in MODULES if layer(module) in TORCH_FREE)
 )
 def test_what_a_bento_runs_never_imports_torch_or_transformers(module):
-    roots = {name.split(".")[0] for name in runtime_imports(MODULES[module])}
+    roots = {name.split(".")[0] for name in runtime_imports(MODULES[module].read_text())}
     assert not roots & HEAVY, f"{module} imports {sorted(roots & HEAVY)}"
 
 

@@ -7,7 +7,6 @@ therefore runs in a child process of its own, with the store given in `BENTOML_H
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -24,13 +23,11 @@ import yaml
 from pydantic import BaseModel
 
 from stackport.core.settings import DeploymentSettings, ServiceSettings
-from stackport.core.tasks import task_names
+from stackport.core.sources import LIBRARY_PACKAGE, REPO_ROOT, local_sources
 from stackport.inference.onnx_model import MANIFEST_FILENAME, MODEL_FILENAME, OnnxModel
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICE_MODULE = "stackport.serving.service"
 SERVICE = f"{SERVICE_MODULE}:TextModelService"
-LOCAL_PACKAGE = "stackport"
 # Everything the service imports; the bento installs nothing else (no torch, no transformers).
 BENTO_PACKAGES = ("onnxruntime", "tokenizers", "numpy", "pydantic", "PyYAML", "pyarrow", "fsspec")
 # The fsspec implementation a request log on a URI of this protocol needs.
@@ -87,65 +84,22 @@ def python_requirements(request_log_path: str = "") -> list[str]:
     return [f"{name}=={version(name)}" for name in names]
 
 
-def service_sources(task: str, entry_module: str = SERVICE_MODULE) -> list[Path]:
-    """A server's module and the local modules it imports, transitively (by their AST).
+def service_entry_modules(task: str, entry_module: str = SERVICE_MODULE) -> list[str]:
+    """The modules a server starts from: its own, and the served task's inference plug-in.
 
     The server (the bento's service, or the AzureML scoring script `entry_module` names)
-    loads the inference plug-in of the served model's task by name, so the walk starts from
-    that plug-in too.
+    loads the plug-in of the served model's task by name, not by an import statement.
+    """
+    return [entry_module, f"{LIBRARY_PACKAGE}.tasks.{task}.infer"]
+
+
+def service_sources(task: str, entry_module: str = SERVICE_MODULE) -> list[Path]:
+    """A server's module and the library modules it imports, transitively (by their AST).
 
     Returns:
         Paths relative to the repository, sorted, with each package's `__init__.py`.
     """
-    found: set[Path] = set()
-    pending = [entry_module, f"{LOCAL_PACKAGE}.tasks.{task}.infer"]
-    while pending:
-        module = pending.pop()
-        parts = module.split(".")
-        candidates = [Path(*parts).with_suffix(".py"), Path(*parts, "__init__.py")]
-        path = next((c for c in candidates if (REPO_ROOT / c).is_file()), None)
-        if path is None or path in found:
-            continue
-        found.add(path)
-        found.update(Path(*parts[:depth], "__init__.py") for depth in range(1, len(parts)))
-        pending.extend(_local_imports((REPO_ROOT / path).read_text()))
-    return sorted(found)
-
-
-def _local_imports(source: str) -> list[str]:
-    """Modules of the library that a module's source imports when it runs.
-
-    `from a import b` gives both `a` and `a.b`, since `b` may be a module. Imports under
-    `if TYPE_CHECKING:` are annotations only, and left out.
-    """
-    tree = ast.parse(source)
-    annotations_only = {
-        id(child)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-        for child in ast.walk(node)
-    }
-    names: list[str] = []
-    for node in ast.walk(tree):
-        if id(node) in annotations_only:
-            continue
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-    return [name for name in names if name.split(".")[0] == LOCAL_PACKAGE]
-
-
-def service_code_fingerprint() -> str:
-    """A sha256 of every task's service sources (`service_sources`): changes with the code.
-
-    The build step's cache key includes it (ZenML hashes a step's own code, not what it
-    imports), so that changed service code builds a new bento instead of reusing the old.
-    """
-    digest = hashlib.sha256()
-    for path in sorted({path for task in task_names() for path in service_sources(task)}):
-        digest.update(str(path).encode() + b"\0" + (REPO_ROOT / path).read_bytes())
-    return digest.hexdigest()
+    return local_sources(service_entry_modules(task, entry_module))
 
 
 def content_hash(directory: Path) -> str:
@@ -347,7 +301,7 @@ def _build_in_store(request: BuildRequest) -> None:
     except NotFound:
         # The build imports the service to check it: from the build context, with the
         # context's configs, not from the library this process was started from.
-        for name in [module for module in sys.modules if module.split(".")[0] == LOCAL_PACKAGE]:
+        for name in [module for module in sys.modules if module.split(".")[0] == LIBRARY_PACKAGE]:
             del sys.modules[name]
         bento = bentoml.bentos.build_bentofile(
             str(Path(request.context) / "bentofile.yaml"),
