@@ -21,6 +21,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from zenml.client import Client
 from zenml.io import fileio
 from zenml.utils import io_utils
@@ -86,10 +87,10 @@ class StoreCheckpoints(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):  # noqa: D102
         if not self.location.mirrored:
             return
-        saved = {path.name for path in self.location.local.glob("checkpoint-*")}
+        saved = {path.name for path in self.location.local.glob(f"{PREFIX_CHECKPOINT_DIR}-*")}
         fileio.makedirs(self.location.stored)
         for name in fileio.listdir(self.location.stored):
-            if str(name).startswith("checkpoint-") and str(name) not in saved:
+            if str(name).startswith(f"{PREFIX_CHECKPOINT_DIR}-") and str(name) not in saved:
                 fileio.rmtree(os.path.join(self.location.stored, str(name)))  # rotated out
         for name in sorted(saved):
             stored = os.path.join(self.location.stored, name)
