@@ -36,7 +36,7 @@ def step_sources(entry_modules: list[str]) -> list[Path]:
         for task in task_names()
         for half in PLUG_IN_MODULES
     ]
-    return local_sources([*entry_modules, *plug_ins], REPOSITORY_PACKAGES)
+    return sorted({*sources, *local_sources(plug_ins, REPOSITORY_PACKAGES)})
 
 
 def code_cache_policy(step_module: str, *more_entry_modules: str) -> CachePolicy:

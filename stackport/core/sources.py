@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +42,19 @@ def local_sources(
             continue
         found.add(path)
         found.update(Path(*parts[:depth], "__init__.py") for depth in range(1, len(parts)))
-        imported = runtime_imports((root / path).read_text())
+        imported = file_imports(root / path, (root / path).stat().st_mtime_ns)
         pending.extend(name for name in imported if name.split(".")[0] in followed)
     return sorted(path for path in found if (root / path).is_file())
+
+
+@cache
+def file_imports(path: Path, mtime_ns: int) -> tuple[str, ...]:
+    """`runtime_imports` of a file, parsed once per version (`mtime_ns`) of it.
+
+    Every cacheable step walks the library when its module is imported, through mostly the
+    same files.
+    """
+    return tuple(runtime_imports(path.read_text()))
 
 
 def runtime_imports(source: str) -> list[str]:

@@ -84,22 +84,17 @@ def python_requirements(request_log_path: str = "") -> list[str]:
     return [f"{name}=={version(name)}" for name in names]
 
 
-def service_entry_modules(task: str, entry_module: str = SERVICE_MODULE) -> list[str]:
-    """The modules a server starts from: its own, and the served task's inference plug-in.
-
-    The server (the bento's service, or the AzureML scoring script `entry_module` names)
-    loads the plug-in of the served model's task by name, not by an import statement.
-    """
-    return [entry_module, f"{LIBRARY_PACKAGE}.tasks.{task}.infer"]
-
-
 def service_sources(task: str, entry_module: str = SERVICE_MODULE) -> list[Path]:
     """A server's module and the library modules it imports, transitively (by their AST).
+
+    The server (the bento's service, or the AzureML scoring script `entry_module` names)
+    loads the inference plug-in of the served model's task by name, so the walk starts from
+    that plug-in too.
 
     Returns:
         Paths relative to the repository, sorted, with each package's `__init__.py`.
     """
-    return local_sources(service_entry_modules(task, entry_module))
+    return local_sources([entry_module, f"{LIBRARY_PACKAGE}.tasks.{task}.infer"])
 
 
 def content_hash(directory: Path) -> str:
