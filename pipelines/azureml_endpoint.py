@@ -23,12 +23,14 @@ from stackport.core.settings import DeploymentSettings, ServiceSettings
 from stackport.serving.azureml import (
     delete_endpoint,
     endpoint_name,
+    log_environment,
     model_path_in_workspace,
     plan_deployment,
     roll_out,
     write_scoring_code,
 )
 from stackport.serving.deployment import EndpointDeployment
+from stackport.serving.scoring import ScoringConfig
 
 # The azure stack's settings (config.env or the environment) that name the workspace.
 WORKSPACE_VARIABLES = {
@@ -79,23 +81,36 @@ def deploy_to_online_endpoint(
 
     Raises:
         MissingWorkspaceSettingsError: A workspace setting is unset.
+        stackport.serving.azureml.MissingLogAccountError: The served-input log is on Azure
+            Blob Storage, and its storage account is unset.
         ValueError: The endpoint name is invalid.
         stackport.serving.azureml.RolloutError: The new deployment or its smoke test failed
             (the previous deployment keeps serving).
     """
     workspace = workspace_settings()
     endpoint_name(model_name, settings.azureml)
+    storage_account = os.environ.get(STORAGE_ACCOUNT_VARIABLE)
+    log_path = service.request_log.path if service.request_log.enabled else None
+    log_variables = log_environment(log_path or "", storage_account)
     artifact = Client().get_artifact_version(onnx_artifact_id)
     onnx_model = artifact.load()
     client = workspace_client(workspace)
     model_path = model_path_in_workspace(
-        artifact.uri, os.environ.get(STORAGE_ACCOUNT_VARIABLE), client.datastores.list()
+        artifact.uri, storage_account, client.datastores.list()
     ) or str(onnx_model.directory)
     with tempfile.TemporaryDirectory(prefix="stackport-azureml-") as work:
         code = Path(work) / "code"
-        write_scoring_code(code, onnx_model.task, service)
+        config = ScoringConfig(model_name=model_name, model_version=model_version, service=service)
+        write_scoring_code(code, onnx_model.task, config)
         plan = plan_deployment(
-            onnx_model, model_name, model_version, model_path, code, settings.azureml
+            onnx_model,
+            model_name,
+            model_version,
+            model_path,
+            code,
+            settings.azureml,
+            log_path or "",
+            log_variables,
         )
         deployed = roll_out(client, plan, Path(work), model_name, model_version)
     log_metadata(

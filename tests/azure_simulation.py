@@ -440,13 +440,19 @@ def conda_pip_requirements(conda_file: dict[str, Any]) -> list[str]:
 
 
 def inference_server(
-    python: Path, entry_script: Path, model_dir: Path, log_dir: Path, name: str
+    python: Path,
+    entry_script: Path,
+    model_dir: Path,
+    log_dir: Path,
+    name: str,
+    variables: dict[str, str] | None = None,
 ) -> LocalServer:
     """`azmlinfsrv` serving a scoring script on a free port of 127.0.0.1, as AzureML runs it.
 
     As on AzureML, the app root (`AML_APP_ROOT`, on `sys.path`) is the folder above the code
-    folder, and `AZUREML_MODEL_DIR` is the model's folder. Wait for it with `wait_until_up`:
-    its `GET /` (the liveness and readiness probes') answers once `init()` has run.
+    folder, `AZUREML_MODEL_DIR` is the model's folder, and the deployment's environment
+    `variables` are set. Wait for it with `wait_until_up`: its `GET /` (the liveness and
+    readiness probes') answers once `init()` has run.
     """
     port = free_port()
     code_root = entry_script.parent
@@ -460,6 +466,7 @@ def inference_server(
         "AZUREML_MODEL_DIR": str(model_dir),
         # The uploaded code folder stays as it was sent.
         "PYTHONDONTWRITEBYTECODE": "1",
+        **(variables or {}),
     }
     return LocalServer(
         name,
@@ -714,6 +721,7 @@ class SimulatedOnlineDeployments:
             Path(deployment["model_dir"]),
             folder,
             "server",
+            deployment["entity"].get("environment_variables"),
         )
         try:
             server.wait_until_up(PROVISION_TIMEOUT_SECONDS)

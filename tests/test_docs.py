@@ -196,7 +196,7 @@ COVERAGE = [
         "here",
         "test_config_env_example_names_every_azure_setting",
     ),
-    Coverage(r"az .*|'(KEY|URI)=\$\(az' ml online-endpoint .*", "not run", AZURE_CLI),
+    Coverage(r"az .*|'(KEY|URI|PRINCIPAL)=\$\(az' ml online-endpoint .*", "not run", AZURE_CLI),
     Coverage(
         r"curl -s -X POST '\$URI' -H 'Authorization: Bearer \$KEY' .*",
         "not run",

@@ -15,19 +15,23 @@ uploaded; tests/test_azure_simulation.py deploys from the emulated blob containe
 1. Compile: what `run.py` sent for versions 1 and 2 of a model: names, versions, instance
    settings, the environment's packages, the code folder, key auth, and the rollout's order.
 2. Execute: each task's captured code folder and registered model files under a real
-   `azmlinfsrv`: predictions equal `OnnxPredictor`'s; bad requests get a 4xx naming the problem.
+   `azmlinfsrv`: predictions equal `OnnxPredictor`'s; bad requests get a 4xx naming the problem;
+   each scored text is in the served-input log, under the version's name.
 3. A failed smoke test keeps the previous deployment serving and names the cause.
 """
 
 import json
 import os
 import secrets
+import time
 import urllib.error
 import urllib.request
 from functools import partial
 from pathlib import Path
 from unittest import mock
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -42,9 +46,11 @@ from stackport.core.settings import OnnxVariant
 from stackport.core.sources import runtime_imports
 from stackport.inference.onnx_model import OnnxModel
 from stackport.inference.predictor import OnnxPredictor
+from stackport.monitoring.served_inputs import log_files
 from stackport.release.registration import VARIANT_ARTIFACTS
 from stackport.serving.azureml import SCORING_ENTRY_MODULE, SMOKE_TEXTS
 from stackport.serving.bento import service_sources
+from stackport.serving.request_log import LOG_SCHEMA
 from tests import test_serving
 from tests.azure_simulation import SimulatedMLClient, inference_server
 from tests.helpers import derived_variants, tiny_onnx_model
@@ -72,7 +78,7 @@ AZUREML = {
     "request_timeout_ms": 9000,
     "liveness_probe": {"period_s": 7, "failure_threshold": 5},
 }
-SCORING_PACKAGES = {"onnxruntime", "tokenizers", "numpy", "pydantic"}
+SCORING_PACKAGES = {"onnxruntime", "tokenizers", "numpy", "pydantic", "pyarrow", "fsspec"}
 TORCH_FREE_FOLDERS = ("stackport/core/", "stackport/inference/", "stackport/tasks/")
 TORCH_FREE_SERVING = {
     "stackport/__init__.py",
@@ -80,6 +86,7 @@ TORCH_FREE_SERVING = {
     "stackport/serving/azureml_entry.py",
     "stackport/serving/scoring.py",
     "stackport/serving/request_checks.py",
+    "stackport/serving/request_log.py",
 }
 INFERENCE_SERVER = "azureml-inference-server-http"
 
@@ -239,18 +246,22 @@ def test_online_endpoint_compile_code_folder_holds_the_torch_free_scoring_module
         deployment["code_configuration"]["scoring_script"] == "stackport/serving/azureml_entry.py"
     )
     expected = {str(path) for path in service_sources("classification", SCORING_ENTRY_MODULE)}
-    assert files == expected | {"configs/service.json"}
+    assert files == expected | {"configs/scoring.json"}
     assert {name for name in files if "/tasks/" in name} == {
         "stackport/tasks/__init__.py",
         "stackport/tasks/classification/__init__.py",
         "stackport/tasks/classification/infer.py",
     }
-    for name in files - {"configs/service.json"}:
+    for name in files - {"configs/scoring.json"}:
         imported = {module.split(".")[0] for module in runtime_imports((code / name).read_text())}
         assert not imported & {"torch", "transformers", "optimum", "zenml"}, name
         assert name.startswith(TORCH_FREE_FOLDERS) or name in TORCH_FREE_SERVING, name
-    settings = json.loads((code / "configs" / "service.json").read_text())
-    assert settings["limits"] == LIMITS
+    config = json.loads((code / "configs" / "scoring.json").read_text())
+    assert (config["model_name"], config["model_version"]) == (MODEL_NAME, "2")
+    assert config["service"]["limits"] == LIMITS
+    # No served-input log configured: none, and no storage settings in the deployment.
+    assert config["service"]["request_log"]["path"] is None
+    assert deployment["environment_variables"] == {}
 
 
 def test_online_endpoint_compile_endpoint_has_key_auth_and_the_deployment_its_settings(rollouts):
@@ -381,11 +392,19 @@ def test_online_endpoint_missing_workspace_settings_are_one_error_before_anythin
 
 
 @pytest.fixture(scope="module")
-def score_url(task, onnx_model, workspace, tiny_bert_path, tmp_path_factory):
+def score_log(task, tmp_path_factory) -> Path:
+    """The folder the task's scoring script logs its served inputs to."""
+    return tmp_path_factory.mktemp(f"score-log-{task}")
+
+
+@pytest.fixture(scope="module")
+def score_url(task, onnx_model, workspace, tiny_bert_path, score_log, tmp_path_factory):
     """The task's version deployed; then its captured code and model under `azmlinfsrv`."""
     model_name = f"tiny-score-{task}"
     version = register(model_name, onnx_model, tiny_bert_path, tmp_path_factory.mktemp("variants"))
-    exit_code, output = deploy(workspace, model_name, version)
+    request_log = {"path": str(score_log), "max_file_seconds": 0.25}
+    service = {"limits": LIMITS, "request_log": request_log}
+    exit_code, output = deploy(workspace, model_name, version, service)
     assert exit_code == 0, output
     endpoint = model_name
     (deployment,) = state(workspace)["deployments"][endpoint].values()
@@ -447,3 +466,27 @@ def test_online_endpoint_execute_liveness_and_readiness_answer(score_url):
     body = json.dumps({"texts": SMOKE_TEXTS}).encode()
     status, answer = post(score_url, body, {"Content-Type": "application/json"})
     assert status == 200 and len(json.loads(answer)) == 1
+
+
+def test_online_endpoint_execute_logs_every_scored_text_for_the_monitor(score_url, score_log, task):
+    sent = [f"{number}: a text the monitor reads back" for number in range(LIMITS["max_texts"])]
+    body = json.dumps({"texts": sent}).encode()
+    status, answer = post(score_url, body, {"Content-Type": "application/json"})
+    assert status == 200, answer
+
+    deadline = time.monotonic() + 30
+    while not set(sent) <= set(logged := logged_records(score_log)["text"]):
+        assert time.monotonic() < deadline, f"{len(logged)} records in {score_log}"
+        time.sleep(0.5)
+    records = logged_records(score_log)
+    assert set(records["model_name"]) == {f"tiny-score-{task}"}
+    assert len(set(records["model_version"])) == 1
+    ours = records[records["text"].isin(sent)]
+    assert len(ours) == len(sent) and (ours["tokens"] > 0).all()
+
+
+def logged_records(folder: Path):
+    """Every record in the served-input log's complete files."""
+    _, files = log_files(str(folder))
+    tables = [pq.read_table(file, schema=LOG_SCHEMA) for file in files]
+    return (pa.concat_tables(tables) if tables else LOG_SCHEMA.empty_table()).to_pandas()

@@ -19,7 +19,6 @@ import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,18 +38,26 @@ from azure.ai.ml.entities import (
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from pydantic import TypeAdapter, ValidationError
 
-from stackport.core.settings import AzureMLSettings, ServiceSettings
+from stackport.core.settings import AzureMLSettings
 from stackport.core.settings import ProbeSettings as ProbeConfig
 from stackport.inference.onnx_model import MODEL_FILENAME, OnnxModel
-from stackport.serving.bento import copy_sources, service_sources
+from stackport.serving.bento import (
+    PROTOCOL_PACKAGES,
+    copy_sources,
+    python_requirements,
+    service_sources,
+)
 from stackport.serving.deployment import EndpointDeployment
-from stackport.serving.scoring import SERVICE_SETTINGS
+from stackport.serving.scoring import SCORING_CONFIG, ScoringConfig
 from stackport.tasks import inference_plugin
 
 SCORING_ENTRY_MODULE = "stackport.serving.azureml_entry"
 SCORING_SCRIPT = "stackport/serving/azureml_entry.py"
 # What the scoring script imports (pinned to the versions installed here), and the server.
-SCORING_PACKAGES = ("onnxruntime", "tokenizers", "numpy", "pydantic")
+SCORING_PACKAGES = ("onnxruntime", "tokenizers", "numpy", "pydantic", "pyarrow", "fsspec")
+# Names the storage account of an `az://` served-input log for adlfs, which then signs in with
+# the endpoint's managed identity (DefaultAzureCredential): no key in the deployment.
+LOG_ACCOUNT_VARIABLE = "AZURE_STORAGE_ACCOUNT_NAME"
 INFERENCE_SERVER = "azureml-inference-server-http==1.5.1"
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 # Endpoint and deployment names: 3-32 letters, digits and hyphens, starting with a letter.
@@ -85,21 +92,32 @@ class DeploymentPlan:
     prediction: type
 
 
-def scoring_requirements() -> list[str]:
+class MissingLogAccountError(ValueError):
+    """An `az://` served-input log for the endpoint, and no storage account to find it in."""
+
+
+def scoring_requirements(request_log_path: str = "") -> list[str]:
     """The scoring environment's pip packages: the scoring script's imports and the server.
 
     The server pins its own dependencies (e.g. flask 3.1, opentelemetry 1.33, pydantic 2.12),
     which is why it runs in an environment of its own, never in the project's.
+
+    Args:
+        request_log_path: Where the scoring script logs its inputs; an `az://` URI adds adlfs.
     """
-    return [f"{name}=={version(name)}" for name in SCORING_PACKAGES] + [INFERENCE_SERVER]
+    return [*python_requirements(request_log_path, SCORING_PACKAGES), INFERENCE_SERVER]
 
 
-def conda_file() -> dict[str, Any]:
+def conda_file(request_log_path: str = "") -> dict[str, Any]:
     """The environment's conda specification: this Python and the pinned pip packages."""
     return {
         "name": "stackport-scoring",
         "channels": ["conda-forge"],
-        "dependencies": [f"python={PYTHON_VERSION}", "pip", {"pip": scoring_requirements()}],
+        "dependencies": [
+            f"python={PYTHON_VERSION}",
+            "pip",
+            {"pip": scoring_requirements(request_log_path)},
+        ],
     }
 
 
@@ -132,17 +150,36 @@ def endpoint_name(model_name: str, settings: AzureMLSettings) -> str:
     return name
 
 
-def write_scoring_code(directory: Path, task: str, service: ServiceSettings) -> list[Path]:
-    """Fill `directory` with the scoring code folder: the entry, what it imports, the settings.
+def write_scoring_code(directory: Path, task: str, config: ScoringConfig) -> list[Path]:
+    """Fill `directory` with the scoring code folder: the entry, what it imports, its config.
 
     Returns:
         The folder's files, relative to it.
     """
     sources = service_sources(task, SCORING_ENTRY_MODULE)
     copy_sources(directory, sources)
-    (directory / SERVICE_SETTINGS).parent.mkdir(parents=True, exist_ok=True)
-    (directory / SERVICE_SETTINGS).write_text(service.model_dump_json(indent=2))
-    return [*sources, SERVICE_SETTINGS]
+    (directory / SCORING_CONFIG).parent.mkdir(parents=True, exist_ok=True)
+    (directory / SCORING_CONFIG).write_text(config.model_dump_json(indent=2))
+    return [*sources, SCORING_CONFIG]
+
+
+def log_environment(request_log_path: str, storage_account: str | None) -> dict[str, str]:
+    """The deployment's environment variables for its served-input log at `request_log_path`.
+
+    An `az://` log is written with the endpoint's managed identity, in `storage_account`.
+
+    Raises:
+        MissingLogAccountError: An `az://` log, and `storage_account` unset.
+    """
+    if request_log_path.split("://")[0] not in PROTOCOL_PACKAGES:
+        return {}
+    if not storage_account:
+        raise MissingLogAccountError(
+            f"service.request_log.path {request_log_path} is on Azure Blob Storage, and "
+            "AZURE_STORAGE_ACCOUNT (its storage account) is unset: set it in config.env or the "
+            "environment."
+        )
+    return {LOG_ACCOUNT_VARIABLE: storage_account}
 
 
 def model_path_in_workspace(
@@ -221,6 +258,8 @@ def plan_deployment(
     model_path: str,
     code_directory: Path,
     settings: AzureMLSettings,
+    request_log_path: str = "",
+    environment_variables: dict[str, str] | None = None,
 ) -> DeploymentPlan:
     """The entities that put the model version on its endpoint.
 
@@ -236,6 +275,9 @@ def plan_deployment(
             local folder (uploaded by the SDK).
         code_directory: The scoring code folder (`write_scoring_code`).
         settings: Endpoint, instances, timeouts, probes, scaling and base image.
+        request_log_path: Where the scoring script logs served inputs (`az://` adds adlfs to
+            the environment), if anywhere.
+        environment_variables: The deployment's (`log_environment`); no secrets.
     """
     endpoint = endpoint_name(model_name, settings)
     tags = {"model": model_name, "model_version": model_version}
@@ -247,14 +289,14 @@ def plan_deployment(
         description=f"{model_name} version {model_version} ({onnx_model.variant} ONNX).",
         tags={**tags, "task": onnx_model.task},
     )
-    environment_spec = conda_file()
+    environment_spec = conda_file(request_log_path)
     environment = Environment(
         name=f"{asset_name(model_name)}-scoring",
         version=fingerprint(settings.base_image, environment_spec),
         image=settings.base_image,
         conda_file=environment_spec,
-        description="CPU scoring: onnxruntime, tokenizers, numpy, pydantic and AzureML's "
-        "inference server (no torch, no transformers).",
+        description="CPU scoring: onnxruntime, tokenizers, numpy, pydantic, the served-input "
+        "log's pyarrow and fsspec, and AzureML's inference server (no torch, no transformers).",
     )
     content = fingerprint(
         onnx_model.file_sha256[MODEL_FILENAME],
@@ -271,6 +313,7 @@ def plan_deployment(
         code_configuration=CodeConfiguration(
             code=str(code_directory), scoring_script=SCORING_SCRIPT
         ),
+        environment_variables=environment_variables or {},
         instance_type=settings.instance_type,
         instance_count=settings.instance_count,
         request_settings=OnlineRequestSettings(

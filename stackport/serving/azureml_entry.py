@@ -12,6 +12,7 @@ code folder, so the code folder (two levels above this file) is added first.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from pathlib import Path
@@ -23,16 +24,20 @@ if str(CODE_ROOT) not in sys.path:
 from azureml_inference_server_http.api.aml_request import AMLRequest, rawhttp  # noqa: E402
 from azureml_inference_server_http.api.aml_response import AMLResponse  # noqa: E402
 
-from stackport.serving.scoring import Scorer, read_scoring_settings  # noqa: E402
+from stackport.serving.scoring import Scorer, read_scoring_config  # noqa: E402
 
 MODEL_DIR_VARIABLE = "AZUREML_MODEL_DIR"
 scorer: Scorer | None = None
 
 
 def init() -> None:
-    """Load the registered model and warm its session up (the server is ready after this)."""
+    """Load the registered model and warm its session up (the server is ready after this).
+
+    The served-input log's last records are written when the worker exits.
+    """
     global scorer
-    scorer = Scorer(Path(os.environ[MODEL_DIR_VARIABLE]), read_scoring_settings(CODE_ROOT))
+    scorer = Scorer(Path(os.environ[MODEL_DIR_VARIABLE]), read_scoring_config(CODE_ROOT))
+    atexit.register(scorer.close)
 
 
 @rawhttp

@@ -70,15 +70,18 @@ def tag_part(text: str, max_length: int = TAG_MAX_LENGTH) -> str:
     return cleaned.strip("._-") or "0"
 
 
-def python_requirements(request_log_path: str = "") -> list[str]:
-    """The bento's Python packages, pinned to the versions installed here.
+def python_requirements(
+    request_log_path: str = "", packages: tuple[str, ...] = BENTO_PACKAGES
+) -> list[str]:
+    """A server's Python packages (the bento's by default), pinned to the versions installed here.
 
     Args:
-        request_log_path: Where the service logs its inputs; an `az://` URI adds adlfs.
+        request_log_path: Where the server logs its inputs; an `az://` URI adds adlfs.
+        packages: What the server imports.
     """
     protocol = request_log_path.split("://")[0] if "://" in request_log_path else ""
     names = [
-        *BENTO_PACKAGES,
+        *packages,
         *([PROTOCOL_PACKAGES[protocol]] if protocol in PROTOCOL_PACKAGES else []),
     ]
     return [f"{name}=={version(name)}" for name in names]

@@ -3,7 +3,9 @@
 `Scorer` loads the registered model from `AZUREML_MODEL_DIR` and answers one `/score` request:
 the request checks and limits of `stackport.serving.request_checks` (as the bento's), then the
 predictions of `stackport.inference.predictor.OnnxPredictor`, each the task plug-in's
-`prediction` (as the bento's `/predict` answers). `stackport.serving.azureml_entry` is the
+`prediction` (as the bento's `/predict` answers). Each predicted text's features go to the
+served-input log (`stackport.serving.request_log`, as the bento's) when
+`service.request_log.path` names one. `stackport.serving.azureml_entry` is the
 `init()`/`run()` around it that the inference server calls; this module needs neither that
 server nor torch, so it is tested in the project's environment too.
 """
@@ -18,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stackport.core.settings import ServiceSettings
+from stackport.core.settings import ServiceSettings, StrictSettings
 from stackport.inference.onnx_model import MANIFEST_FILENAME, OnnxModel
 from stackport.inference.predictor import OnnxPredictor, available_cores
 from stackport.serving.request_checks import (
@@ -30,9 +32,10 @@ from stackport.serving.request_checks import (
     too_large,
     validation_error_body,
 )
+from stackport.serving.request_log import RequestLog
 
-# The scoring code folder's copy of the service settings (written by stackport.serving.azureml).
-SERVICE_SETTINGS = Path("configs") / "service.json"
+# The scoring code folder's configuration (written by stackport.serving.azureml).
+SCORING_CONFIG = Path("configs") / "scoring.json"
 WARMUP_TEXT = "Warm-up."
 READ_CHUNK_BYTES = 64 * 1024
 # The inference server's worker processes (its own variable; 1 unless set).
@@ -47,9 +50,17 @@ class ScoringResponse:
     body: Any
 
 
-def read_scoring_settings(code_root: Path) -> ServiceSettings:
-    """The service settings the code folder was built with (`configs/service.json`)."""
-    return ServiceSettings.model_validate_json((code_root / SERVICE_SETTINGS).read_text())
+class ScoringConfig(StrictSettings):
+    """What the scoring code folder was built for: the model version and the service settings."""
+
+    model_name: str
+    model_version: str
+    service: ServiceSettings
+
+
+def read_scoring_config(code_root: Path) -> ScoringConfig:
+    """The configuration the code folder was built with (`configs/scoring.json`)."""
+    return ScoringConfig.model_validate_json((code_root / SCORING_CONFIG).read_text())
 
 
 def find_model_directory(model_root: Path) -> Path:
@@ -90,14 +101,16 @@ def problem_response(problem: RequestProblem) -> ScoringResponse:
 class Scorer:
     """The registered model's predictor and the request checks of its settings."""
 
-    def __init__(self, model_root: Path, settings: ServiceSettings):
+    def __init__(self, model_root: Path, config: ScoringConfig):
         """Load (and verify) the model, open its session and run one warm-up prediction.
 
         Args:
             model_root: `AZUREML_MODEL_DIR`.
-            settings: The service settings: request limits and ONNX Runtime threads (null:
-                the cores divided among the inference server's workers).
+            config: The model version, and the service settings: request limits, ONNX Runtime
+                threads (null: the cores divided among the inference server's workers) and
+                the served-input log (none without a path).
         """
+        settings = config.service
         model = OnnxModel.load(find_model_directory(model_root))
         workers = int(os.environ.get(WORKER_COUNT_VARIABLE, "1"))
         threads = settings.threads or max(1, available_cores() // workers)
@@ -105,6 +118,15 @@ class Scorer:
         self.predictor.predict([WARMUP_TEXT])
         self.limits = settings.limits
         self.request_model = request_model(settings.limits)
+        self.request_log: RequestLog | None = None
+        if settings.request_log.enabled and settings.request_log.path:
+            self.request_log = RequestLog(
+                settings.request_log,
+                config.model_name,
+                config.model_version,
+                model.task,
+                self.predictor.tokenizer,
+            )
 
     def score(
         self,
@@ -139,4 +161,11 @@ class Scorer:
         except ValidationError as error:
             return ScoringResponse(400, validation_error_body(error))
         predictions = self.predictor.predict(request.texts)
+        if self.request_log is not None:
+            self.request_log.record(request.texts, predictions)  # written in the background
         return ScoringResponse(200, [p.model_dump(mode="json") for p in predictions])
+
+    def close(self) -> None:
+        """Write the served-input log's queued records and close its file."""
+        if self.request_log is not None:
+            self.request_log.close()
