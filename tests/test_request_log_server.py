@@ -1,12 +1,16 @@
 """The served-input log under a real `bentoml serve`: concurrent load, rotation, a dead path.
 
-A tiny classification model's bento is served twice: with a log whose files rotate every
-second, under 16 concurrent clients, and with a log path that cannot be written.
+A tiny classification model's bento is served three times: with a log whose files rotate every
+second, under 16 concurrent clients; with a log path that cannot be written; and with a log on
+Azure Blob Storage (`az://`, as on the azure stack), which Azurite emulates.
 """
 
 import asyncio
+import os
+import shutil
 import time
 from pathlib import Path
+from unittest import mock
 
 import httpx
 import pandas as pd
@@ -16,6 +20,7 @@ from stackport.core.settings import DeploymentSettings, ServiceSettings
 from stackport.monitoring.served_inputs import log_files, read_window
 from stackport.serving.bento import build_bento_archive
 from stackport.serving.local import serve_locally, stop
+from tests.azure_simulation import LocalServer, azurite_command, azurite_connection_string
 from tests.helpers import free_port, tiny_onnx_model
 
 pytestmark = pytest.mark.integration
@@ -126,3 +131,51 @@ def test_an_unwritable_log_path_fails_no_request(onnx_model, tmp_path_factory):
     assert statuses == [200] * len(bodies)
     log = Path(deployment.log_file).read_text() if deployment.log_file else ""
     assert "Request log: dropped" in log and "failed" in log
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None, reason="node is not installed: Azurite runs on Node.js (>= 20)"
+)
+def test_a_log_on_azure_blob_storage_is_written_and_read_back(onnx_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("azurite")
+    port = free_port()
+    azurite = LocalServer(
+        "azurite",
+        azurite_command(port, root / "blobs"),
+        f"http://127.0.0.1:{port}/devstoreaccount1?comp=list",
+        root,
+        {"PATH": os.environ["PATH"], "HOME": str(root)},
+    )
+    path = "az://served/request-log"
+    bodies = [
+        {"texts": [f"blob {number}: a text", f"blob {number}: another"]} for number in range(60)
+    ]
+    sent = [text for body in bodies for text in body["texts"]]
+    # adlfs, in the bento's workers and here, signs in with the emulator's connection string.
+    storage = {"AZURE_STORAGE_CONNECTION_STRING": azurite_connection_string(port)}
+    try:
+        azurite.wait_until_up(120)
+        with mock.patch.dict(os.environ, storage):
+            deployment, _ = serve(
+                onnx_model, {"path": path, "max_file_seconds": 0.5}, tmp_path_factory
+            )
+            try:
+                statuses = send(deployment.url, bodies)
+                deadline = time.monotonic() + WAIT_S
+                records, _ = read_window(path, MODEL_NAME, VERSION, None, None)
+                while len(records) < len(sent) and time.monotonic() < deadline:
+                    time.sleep(1)
+                    records, _ = read_window(path, MODEL_NAME, VERSION, None, None)
+            finally:
+                stop(deployment)
+            log = Path(deployment.log_file).read_text() if deployment.log_file else ""
+            filesystem, files = log_files(path)
+            left = filesystem.find("served/request-log")
+    finally:
+        azurite.stop()
+
+    assert set(statuses) == {200}
+    dropped = [line for line in log.splitlines() if "Request log" in line]
+    assert sorted(records["text"]) == sorted(sent), dropped[:3]
+    assert files and all(file.endswith(".parquet") for file in files)
+    assert not [name for name in left if name.endswith(".part")]  # closed at shutdown

@@ -14,6 +14,7 @@ writes them. A full queue, or a path that cannot be written, drops the records a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -233,10 +234,16 @@ class RollingParquetFile:
             except Exception:  # noqa: BLE001 - the file is being given up anyway
                 pass
 
+    def _make_folder(self) -> None:
+        """Create the folder, and on blob storage its container (`makedirs` is a no-op there)."""
+        if not self.filesystem.exists(self.folder):
+            with contextlib.suppress(FileExistsError):  # another worker made it meanwhile
+                self.filesystem.mkdir(self.folder, create_parents=True)
+
     def _write_buffer(self) -> None:
         if self._writer is None:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            self.filesystem.makedirs(self.folder, exist_ok=True)
+            self._make_folder()
             self._path = f"{self.folder}/{self.worker}-{stamp}{FILE_SUFFIX}{PART_SUFFIX}"
             self._file = self.filesystem.open(self._path, "wb")
             self._writer = pq.ParquetWriter(self._file, LOG_SCHEMA)
