@@ -30,6 +30,7 @@ from stackport.serving.azureml import (
     write_scoring_code,
 )
 from stackport.serving.deployment import EndpointDeployment
+from stackport.serving.request_log import log_destination
 from stackport.serving.scoring import ScoringConfig
 
 # The azure stack's settings (config.env or the environment) that name the workspace.
@@ -90,8 +91,8 @@ def deploy_to_online_endpoint(
     workspace = workspace_settings()
     endpoint_name(model_name, settings.azureml)
     storage_account = os.environ.get(STORAGE_ACCOUNT_VARIABLE)
-    log_path = service.request_log.path if service.request_log.enabled else None
-    log_variables = log_environment(log_path or "", storage_account)
+    log_path = log_destination(service.request_log) or ""
+    log_variables = log_environment(log_path, storage_account)
     artifact = Client().get_artifact_version(onnx_artifact_id)
     onnx_model = artifact.load()
     client = workspace_client(workspace)
@@ -109,7 +110,7 @@ def deploy_to_online_endpoint(
             model_path,
             code,
             settings.azureml,
-            log_path or "",
+            log_path,
             log_variables,
         )
         deployed = roll_out(client, plan, Path(work), model_name, model_version)

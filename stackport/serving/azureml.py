@@ -42,10 +42,10 @@ from stackport.core.settings import AzureMLSettings
 from stackport.core.settings import ProbeSettings as ProbeConfig
 from stackport.inference.onnx_model import MODEL_FILENAME, OnnxModel
 from stackport.serving.bento import (
-    PROTOCOL_PACKAGES,
     copy_sources,
     python_requirements,
     service_sources,
+    storage_package,
 )
 from stackport.serving.deployment import EndpointDeployment
 from stackport.serving.scoring import SCORING_CONFIG, ScoringConfig
@@ -171,7 +171,7 @@ def log_environment(request_log_path: str, storage_account: str | None) -> dict[
     Raises:
         MissingLogAccountError: An `az://` log, and `storage_account` unset.
     """
-    if request_log_path.split("://")[0] not in PROTOCOL_PACKAGES:
+    if storage_package(request_log_path) is None:  # not on Azure Blob Storage
         return {}
     if not storage_account:
         raise MissingLogAccountError(

@@ -70,6 +70,12 @@ def tag_part(text: str, max_length: int = TAG_MAX_LENGTH) -> str:
     return cleaned.strip("._-") or "0"
 
 
+def storage_package(request_log_path: str) -> str | None:
+    """The fsspec implementation a served-input log at `request_log_path` needs, if any."""
+    protocol = request_log_path.split("://")[0] if "://" in request_log_path else ""
+    return PROTOCOL_PACKAGES.get(protocol)
+
+
 def python_requirements(
     request_log_path: str = "", packages: tuple[str, ...] = BENTO_PACKAGES
 ) -> list[str]:
@@ -79,11 +85,8 @@ def python_requirements(
         request_log_path: Where the server logs its inputs; an `az://` URI adds adlfs.
         packages: What the server imports.
     """
-    protocol = request_log_path.split("://")[0] if "://" in request_log_path else ""
-    names = [
-        *packages,
-        *([PROTOCOL_PACKAGES[protocol]] if protocol in PROTOCOL_PACKAGES else []),
-    ]
+    storage = storage_package(request_log_path)
+    names = [*packages, *([storage] if storage else [])]
     return [f"{name}=={version(name)}" for name in names]
 
 

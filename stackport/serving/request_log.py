@@ -141,6 +141,11 @@ def log_records(
     return pa.Table.from_pydict(columns, schema=LOG_SCHEMA)
 
 
+def log_destination(settings: RequestLogSettings) -> str | None:
+    """Where records are written: the log's path, or None when it is off or has no path."""
+    return settings.path if settings.enabled else None
+
+
 def worker_name() -> str:
     """This process's name in the log's file names: host and process id."""
     return f"{socket.gethostname()}-{os.getpid()}"

@@ -32,7 +32,7 @@ from stackport.serving.request_checks import (
     too_large,
     validation_error_body,
 )
-from stackport.serving.request_log import RequestLog
+from stackport.serving.request_log import RequestLog, log_destination
 
 # The scoring code folder's configuration (written by stackport.serving.azureml).
 SCORING_CONFIG = Path("configs") / "scoring.json"
@@ -119,7 +119,7 @@ class Scorer:
         self.limits = settings.limits
         self.request_model = request_model(settings.limits)
         self.request_log: RequestLog | None = None
-        if settings.request_log.enabled and settings.request_log.path:
+        if log_destination(settings.request_log):
             self.request_log = RequestLog(
                 settings.request_log,
                 config.model_name,

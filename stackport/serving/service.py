@@ -40,7 +40,7 @@ from stackport.serving.compute_threads import (
     placing_initializer,
 )
 from stackport.serving.request_checks import texts_type
-from stackport.serving.request_log import RequestLog
+from stackport.serving.request_log import RequestLog, log_destination
 from stackport.serving.served_model import ServedModel, read_served_model, read_service_settings
 from stackport.tasks import inference_plugin
 
@@ -146,7 +146,7 @@ class TextModelService:
                 models, SETTINGS.runtime, self.threads, SETTINGS.batching.max_batch_size
             )
             self.predictor = self.runtime.predictor
-            if SETTINGS.request_log.enabled and SETTINGS.request_log.path:
+            if log_destination(SETTINGS.request_log):
                 self.request_log = RequestLog(
                     SETTINGS.request_log,
                     self.served_model.name,
