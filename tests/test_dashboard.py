@@ -41,11 +41,14 @@ WAIT_S = 240  # the machine is shared: the dashboard can take a minute to render
 USER_NAME = "Stackport CI"
 STORE = os.environ.get("STACKPORT_DASHBOARD_STORE")
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
-    reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, "
-    "/usr/bin/chromedriver): apt-get install -y chromium chromium-driver (.ci/run does)",
-)
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
+        reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, "
+        "/usr/bin/chromedriver): apt-get install -y chromium chromium-driver (.ci/run does)",
+    ),
+]
 
 # Headless Chromium as root, without GPU and without reaching for the network. The three
 # rasterizer flags keep it off SwiftShader: the dashboard's animations otherwise keep a GPU
