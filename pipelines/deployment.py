@@ -23,6 +23,7 @@ from stackport.core.settings import (
     ServiceSettings,
     StrictSettings,
 )
+from stackport.inference.runtime import AUTO
 from stackport.release.registration import VARIANT_ARTIFACTS, deployable_variants
 from stackport.serving.azureml import RolloutError
 from stackport.serving.deployment import Deployment, EndpointDeployment
@@ -187,8 +188,9 @@ def orchestrator_is_local() -> bool:
     return orchestrator.flavor_name in LOCAL_ORCHESTRATOR_FLAVORS
 
 
-# An AzureML endpoint serves one variant: the first of these that is deployable (an int8
-# variant is the smaller, and on the endpoints' Intel CPUs with VNNI the faster one).
+# An AzureML endpoint serves one variant: unless `service.runtime` pins one, the first of these
+# that is deployable (an int8 variant is the smaller, and on the endpoints' Intel CPUs with
+# VNNI the faster one).
 ENDPOINT_PREFERENCE = (
     OnnxVariant.DYNAMIC_INT8,
     OnnxVariant.STATIC_INT8,
@@ -197,8 +199,24 @@ ENDPOINT_PREFERENCE = (
 )
 
 
-def endpoint_variant(deployable: DeployableModel) -> str:
-    """The variant an AzureML endpoint serves (`ENDPOINT_PREFERENCE`)."""
+def check_pinned_runtime(deployable: DeployableModel, runtime: str) -> None:
+    """Refuse, before anything is built, a `service.runtime` pin the version cannot serve.
+
+    Raises:
+        DeploymentFailedError: The pinned variant is not one the accuracy gate let through.
+    """
+    if runtime != AUTO and runtime not in deployable.deployable:
+        raise DeploymentFailedError(
+            f"service.runtime pins {runtime}, which version {deployable.version} of model "
+            f"{deployable.name!r} cannot serve: the accuracy gate let through "
+            f"{', '.join(deployable.deployable)}. Pin one of them, or set service.runtime: auto."
+        )
+
+
+def endpoint_variant(deployable: DeployableModel, runtime: str) -> str:
+    """The variant an AzureML endpoint serves: the pinned one, else by `ENDPOINT_PREFERENCE`."""
+    if runtime != AUTO:
+        return runtime
     return next(str(v) for v in ENDPOINT_PREFERENCE if str(v) in deployable.deployable)
 
 
@@ -226,12 +244,13 @@ def run_deployment(
         The deployment: URL and PID of the local server, or the image tag.
 
     Raises:
-        DeploymentFailedError: A step failed (e.g. the port is taken, no container engine),
-            or the run did not complete; target azureml: a setting is missing or the new
-            deployment failed.
+        DeploymentFailedError: `service.runtime` pins a variant that is not deployable; a
+            step failed (e.g. the port is taken, no container engine), or the run did not
+            complete; target azureml: a setting is missing or the new deployment failed.
     """
+    check_pinned_runtime(deployable, service.runtime)
     if settings.target == "azureml":
-        variant = endpoint_variant(deployable)
+        variant = endpoint_variant(deployable, service.runtime)
         try:
             return deploy_to_online_endpoint(
                 deployable.name,

@@ -388,6 +388,21 @@ def test_online_endpoint_missing_workspace_settings_are_one_error_before_anythin
     assert (workspace / "workspace" / "calls.jsonl").read_text() == calls_before
 
 
+def test_online_endpoint_pinned_variant_the_gate_refused_is_one_error_before_anything_is_created(
+    rollouts, workspace
+):
+    calls_before = (workspace / "workspace" / "calls.jsonl").read_text()
+
+    exit_code, output = deploy(
+        workspace, MODEL_NAME, "2", service={"limits": LIMITS, "runtime": "dynamic-int8"}
+    )
+
+    assert exit_code == 1
+    assert "service.runtime pins dynamic-int8, which version 2" in output
+    assert "the accuracy gate let through fp32." in output
+    assert (workspace / "workspace" / "calls.jsonl").read_text() == calls_before
+
+
 # Execute: each task's captured code folder and model files under the real inference server.
 
 
