@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from zenml.models import PipelineRunResponse
     from zenml.pipelines.pipeline_definition import Pipeline
 
-    from stackport.core.settings import MonitorSettings
+    from stackport.core.settings import DeploymentSettings, MonitorSettings
     from stackport.monitoring.drift import DriftSummary
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -302,6 +302,7 @@ def main(
             merged(stack_deploy_parameters(stack_name), parameters),
             config_file or DEFAULT_CONFIGS[pipeline_name],
         )
+        refuse_image_without_pipeline(image, parameters["deployment"])
         if pipeline_name == "undeploy":
             undeploy(parameters)
         deploy(parameters, enable_cache, run_options)
@@ -594,6 +595,21 @@ def merged(base: dict, override: dict) -> dict:
         else:
             result[key] = copy.deepcopy(value)
     return result
+
+
+def refuse_image_without_pipeline(image: str | None, settings: DeploymentSettings) -> None:
+    """`--image` names the image the deployment pipeline's steps run in; azureml runs none.
+
+    Raises:
+        click.UsageError: `image` is given and `deployment.target` is azureml.
+    """
+    if image and settings.target == "azureml":
+        raise click.UsageError(
+            "--image: deployment.target azureml runs no pipeline (the endpoint's environment "
+            "is deployment.azureml.base_image with the scoring packages). To build the bento "
+            "on the stack in that image and serve it here, pass a --config that sets "
+            "deployment.target: local (or container)."
+        )
 
 
 def stack_run_options(stack_name: str, image: str | None) -> dict:

@@ -189,6 +189,30 @@ def test_run_py_refuses_an_invalid_config_before_any_run(tmp_path):
     assert not summary_file.exists()
 
 
+def test_run_py_refuses_an_image_for_the_endpoint_which_runs_no_pipeline(settings, tmp_path):
+    active = Client().active_stack_model.id
+    arguments = [
+        "--pipeline",
+        "deploy",
+        "--stack",
+        "azure",
+        "--image",
+        "stackportacr.azurecr.io/s:1",
+    ]
+
+    try:
+        result = CliRunner().invoke(
+            run.main, [*arguments, "--env-file", str(tmp_path / "none")], catch_exceptions=False
+        )
+    finally:
+        Client().activate_stack(active)
+
+    assert result.exit_code == 2
+    assert "Error: --image: deployment.target azureml runs no pipeline" in result.output
+    assert "--config that sets deployment.target: local (or container)" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_a_partial_service_principal_is_refused(settings, monkeypatch):
     monkeypatch.setenv("AZURE_CLIENT_ID", SERVICE_PRINCIPAL["AZURE_CLIENT_ID"])
 

@@ -135,7 +135,7 @@ COVERAGE = [
         "test_model_version_latest_resolves_to_the_newest_version",
     ),
     Coverage(
-        rf"{PYTHON} run\.py --pipeline deploy --stack azure --image \S+",
+        rf"{PYTHON} run\.py --pipeline deploy --stack azure --config \S+ --image \S+",
         "not run",
         "needs an AzureML workspace; the remote-build path (build there, serve here) is "
         "tested with the orchestrator taken as remote",
