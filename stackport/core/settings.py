@@ -221,7 +221,7 @@ class HpoSettings(StrictSettings):
     """The Optuna study before the final training: budget, pruning, storage, trials' data."""
 
     n_trials: int = Field(
-        3,
+        2,
         ge=0,
         description="Finished (completed or pruned) trials the study holds: a run adds only "
         "those it lacks; 0 skips the search.",
