@@ -32,9 +32,6 @@ SERVER_STARTERS = {
 }
 
 
-SERVER_GUARD = pytest.StashKey[pytest.MonkeyPatch]()
-
-
 def refuse(nodeid: str, what: str) -> Callable[..., Any]:
     """A stand-in for what starts `what` that fails the test `nodeid`, naming the mark."""
 
@@ -48,29 +45,20 @@ def refuse(nodeid: str, what: str) -> Callable[..., Any]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Any:
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     """Outside the integration tier, starting a server or a browser fails the test at once.
 
     The fast tier's time depends on it: when the dashboard module lost its mark to a skipif,
     `make test` ran the Selenium test wherever Chromium was installed (6 min 10 s, not 3 min
-    25 s), and nothing failed. Patched before the item's fixtures are set up, so that a
-    module-scoped server fixture is refused too.
+    25 s), and nothing failed. The starters stay patched through the item's set-up, call and
+    tear-down, so that a module-scoped server fixture is refused too.
     """
-    if item.get_closest_marker("integration") is None:
-        guard = item.stash[SERVER_GUARD] = pytest.MonkeyPatch()
+    if item.get_closest_marker("integration") is not None:
+        return (yield)
+    with pytest.MonkeyPatch.context() as guard:
         for target, what in SERVER_STARTERS.items():
             guard.setattr(target, refuse(item.nodeid, what))
-    return (yield)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Any:
-    """Undo the guard of `pytest_runtest_setup` once the item's fixtures are torn down."""
-    try:
         return (yield)
-    finally:
-        if SERVER_GUARD in item.stash:
-            item.stash[SERVER_GUARD].undo()
 
 
 @pytest.fixture(scope="session")
