@@ -29,7 +29,7 @@ class FineTunedModelMaterializer(StackportMaterializer):
     def save(self, data: FineTunedModel) -> None:
         """Save the model locally, copy every file to the artifact URI, drop its checkpoints.
 
-        The epoch checkpoints its training kept for a resume (`FineTunedModel.checkpoints`)
+        The checkpoints its training kept for a resume (`FineTunedModel.checkpoints`)
         are removed once the model is stored: a run killed before this point resumes.
         """
         with self.get_temporary_directory(delete_at_exit=True) as temp_dir:

@@ -1,4 +1,4 @@
-"""Where `train_model` keeps its epoch checkpoints: in the stack's artifact store.
+"""Where `train_model` keeps its checkpoints: in the stack's artifact store.
 
 A run killed during training and started again with the same inputs finds the checkpoints
 of the first and resumes from the last one, on this machine as on a remote orchestrator whose

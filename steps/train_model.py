@@ -29,8 +29,9 @@ def train_model(
 ]:
     """Fine-tune the base model, early-stopping on the task's validation selection metric.
 
-    Epoch checkpoints are kept in the artifact store (`pipelines.checkpoints`): a run killed
-    here resumes from the last one when started again with the same inputs. Parameters,
+    Checkpoints (every epoch's end, every `training.checkpoint_steps` steps) are kept in the
+    artifact store (`pipelines.checkpoints`): a run killed here resumes from the last one when
+    started again with the same inputs. Parameters,
     per-epoch metrics and the model files go to the stack's experiment tracker when it has one.
 
     Args:

@@ -1,14 +1,21 @@
-"""Which epoch checkpoint a killed training resumes from, and how checkpoints are stored."""
+"""Which checkpoint a killed training resumes from, how it goes on, and how they are stored."""
 
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoTokenizer, TrainerCallback
 from zenml.io import fileio
 
 from pipelines.checkpoints import CheckpointLocation, StoreCheckpoints
-from stackport.training.trainer import last_checkpoint
+from stackport.core.settings import SplitSettings, TrainingSettings
+from stackport.data.splitting import split_dataset
+from stackport.data.tokenization import tokenize_dataset
+from stackport.tasks import training_plugin
+from stackport.training.trainer import fine_tune, last_checkpoint
 
 
 def checkpoint(output_dir, step, state: str | None):
@@ -91,3 +98,45 @@ def test_checkpoints_the_trainer_rotated_out_leave_the_artifact_store(tmp_path):
     callback.on_save(None, None, None)
 
     assert sorted(path.name for path in Path(location.stored).iterdir()) == ["checkpoint-24"]
+
+
+class KilledAt(TrainerCallback):
+    """Stops a training as a kill would, once it has finished optimizer step `step`."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt(f"killed after step {self.step}")
+
+
+def test_a_training_killed_inside_an_epoch_resumes_there_and_ends_as_one_never_killed(
+    bbc_slice, tiny_bert_path, tmp_path
+):
+    classification = training_plugin("classification")
+    splits = split_dataset(bbc_slice, "text", "label", SplitSettings(), classification)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_path)
+    # Two windows per article: each epoch draws one of them, as the default data's long texts do.
+    dataset = tokenize_dataset(
+        splits, tokenizer, "classification", classification, max_length=32, max_windows=2
+    )
+    # 96 training articles: 6 steps an epoch, checkpoints at steps 4 and 8 besides 6 and 12.
+    settings = TrainingSettings(
+        epochs=2, batch_size=16, checkpoint_steps=4, learning_rate=1e-3, early_stopping_patience=2
+    )
+    assert len(dataset.splits["train"].column("example_id").unique()) == 96
+
+    fine_tune(dataset, tiny_bert_path, settings, tmp_path / "never-killed")
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(dataset, tiny_bert_path, settings, tmp_path / "killed", callbacks=[KilledAt(10)])
+    resume_from = last_checkpoint(tmp_path / "killed")
+    assert resume_from is not None and resume_from.name == "checkpoint-8"  # epoch 2, step 2
+    fine_tune(dataset, tiny_bert_path, settings, tmp_path / "killed", resume_from=resume_from)
+
+    # The last step's weights: the same batches, windows and dropout as the run never killed.
+    expected = load_file(tmp_path / "never-killed" / "checkpoint-12" / "model.safetensors")
+    actual = load_file(tmp_path / "killed" / "checkpoint-12" / "model.safetensors")
+    assert expected.keys() == actual.keys()
+    for name, weights in expected.items():
+        torch.testing.assert_close(actual[name], weights, rtol=0, atol=1e-6, msg=name)

@@ -84,22 +84,30 @@ def test_truncation_rate_counts_texts_cut_after_their_last_window(tokenizer):
     assert dataset.label_counts("train") == {"a": 4, "b": 2}  # rows, as the loss sees them
 
 
-def test_training_draws_one_seeded_window_of_every_text_per_item(tokenizer, texts):
+def test_training_draws_one_window_of_every_text_per_epoch_by_seed_and_epoch_alone(
+    tokenizer, texts
+):
     frame = pd.DataFrame({"text": ["short", texts[1]], "label": ["a", "b"]})
     table = tokenize_dataset(
         {"train": frame}, tokenizer, *CLASSIFICATION, 16, max_windows=MAX_WINDOWS
     ).splits["train"]
     rows = table.select(["input_ids", "attention_mask", "labels"]).to_pylist()
-
     dataset = OneWindowPerExample(table, seed=1)
-    drawn = [dataset[1] for _ in range(30)]
+
+    def epoch_draws(dataset, epoch):
+        dataset.set_epoch(epoch)
+        return [dataset[1], dataset[1]]
+
+    drawn = [epoch_draws(dataset, epoch) for epoch in range(30)]
 
     assert len(dataset) == 2
     assert dataset[0] == rows[0]
-    assert all(item in rows[1:] for item in drawn)
-    assert len({tuple(item["input_ids"]) for item in drawn}) > 1  # not always the same window
+    assert all(first == second and first in rows[1:] for first, second in drawn)
+    assert len({tuple(first["input_ids"]) for first, _ in drawn}) > 1  # anew every epoch
+    # A resumed training draws epoch 17's windows as the killed one did, whatever came before.
     again = OneWindowPerExample(table, seed=1)
-    assert [again[1] for _ in range(30)] == drawn
+    assert epoch_draws(again, 17) == drawn[17]
+    assert [epoch_draws(again, epoch) for epoch in range(30)] == drawn
 
 
 def test_evaluation_scores_each_text_by_the_mean_of_its_windows(tokenizer):

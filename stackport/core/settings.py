@@ -143,7 +143,7 @@ class TrainingSettings(StrictSettings):
         1e-4, gt=0, description="Peak learning rate (AdamW, linear decay after warm-up)."
     )
     batch_size: int = Field(32, ge=1, description="Training batch size.")
-    epochs: int = Field(2, ge=1, description="Most epochs; early stopping may end sooner.")
+    epochs: int = Field(1, ge=1, description="Most epochs; early stopping may end sooner.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     warmup_ratio: float = Field(
         0.1, ge=0, lt=1, description="Share of the steps spent warming the learning rate up."
@@ -162,6 +162,13 @@ class TrainingSettings(StrictSettings):
         ge=1,
         description="Encoder layers of the model: the base model's first this many (a "
         "shallower model predicts faster); null: all of its layers.",
+    )
+    checkpoint_steps: int | None = Field(
+        100,
+        ge=1,
+        description="Also checkpoint every this many steps inside an epoch, so that a run "
+        "killed in the middle of one resumes at most this many steps back (every epoch's end "
+        "is checkpointed); null: at the epochs' ends only.",
     )
     seed: int = Field(42, description="Seed of initialisation, shuffling and dropout.")
 

@@ -315,7 +315,9 @@ def run_study(
     parent_run = mlflow.active_run()
 
     def objective(trial: optuna.Trial) -> float:
+        # A trial is never resumed: it checkpoints only where it is evaluated.
         training = sample_training_settings(trial, settings.search_space, base_training)
+        training = training.model_copy(update={"checkpoint_steps": None})
         if settings.trial_epochs is not None:
             training = training.model_copy(update={"epochs": settings.trial_epochs})
         if parent_run is None:

@@ -30,7 +30,7 @@ class FineTunedModel:
             `config.label_thresholds` the threshold of each label).
         tokenizer: The tokenizer the training data was tokenized with.
         task: The task the model was trained for.
-        checkpoints: Where its training kept epoch checkpoints (local folders or artifact
+        checkpoints: Where its training kept its checkpoints (local folders or artifact
             store URIs), to be removed once the model is stored; not part of the model.
     """
 

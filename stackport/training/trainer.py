@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,9 +49,11 @@ class ArrowTorchDataset(torch.utils.data.Dataset):
 
 
 class OneWindowPerExample(ArrowTorchDataset):
-    """One item per example of a tokenized table: a random one of its rows (windows) each time.
+    """One item per example of a tokenized table: one of its rows (windows), drawn per epoch.
 
-    An epoch thus sees every text once, through a window drawn anew (seeded) at every epoch.
+    An epoch thus sees every text once, through a window drawn anew at every epoch. The draw
+    depends only on the seed, the epoch (Trainer calls `set_epoch`) and the example, so a
+    training resumed in the middle of an epoch sees the windows the killed one would have.
     """
 
     def __init__(self, table: pa.Table, seed: int):
@@ -59,13 +62,19 @@ class OneWindowPerExample(ArrowTorchDataset):
         for row, example in enumerate(table.column(EXAMPLE_ID_COLUMN).to_pylist()):
             examples.setdefault(example, []).append(row)
         self._example_rows = list(examples.values())
-        self._random = random.Random(seed)
+        self._seed = seed
+        self._epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the windows of this epoch."""
+        self._epoch = epoch
 
     def __len__(self) -> int:
         return len(self._example_rows)
 
     def __getitem__(self, index: int) -> dict:
-        return self._rows[self._random.choice(self._example_rows[index])]
+        draw = random.Random(f"{self._seed}:{self._epoch}:{index}")
+        return self._rows[draw.choice(self._example_rows[index])]
 
     def lengths(self) -> list[int]:
         """The token count of each item: its example's longest window."""
@@ -86,14 +95,52 @@ class LengthGroupedTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset=None):  # noqa: D102
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        return LengthGroupedSampler(
+        return EpochSeededLengthGroupedSampler(
             self.args.train_batch_size * self.args.gradient_accumulation_steps,
             lengths=dataset.lengths(),
+            seed=self.args.data_seed,
         )
 
 
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """`LengthGroupedSampler` whose order depends only on its seed and the epoch.
+
+    Trainer calls `set_epoch` before every epoch. A training resumed in the middle of an
+    epoch thus draws that epoch's batches in the order the killed one drew them, and skips
+    the ones it had trained on, where the global random state would give another order.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the order of this epoch."""
+        self.generator.manual_seed(self.seed + epoch)
+
+
+class CheckpointInsideEpochs(TrainerCallback):
+    """Saves a checkpoint every `steps` optimizer steps between the ones at the epochs' ends.
+
+    A training killed in the middle of an epoch then resumes at most `steps` steps back
+    instead of at the epoch's start. These checkpoints are not evaluated: the best one,
+    restored at the end, is still chosen among the evaluated ones at the epochs' ends.
+    """
+
+    def __init__(self, steps: int, steps_per_epoch: int):
+        self.steps = steps
+        self.steps_per_epoch = steps_per_epoch
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: D102
+        inside_epoch = state.global_step % self.steps_per_epoch != 0
+        if inside_epoch and state.global_step % self.steps == 0:
+            control.should_save = True
+        return control
+
+
 def last_checkpoint(output_dir: Path) -> Path | None:
-    """The latest complete epoch checkpoint a training into `output_dir` saved, if any.
+    """The latest complete checkpoint a training into `output_dir` saved, if any.
 
     Trainer writes a checkpoint's `trainer_state.json` after its weights, optimizer and RNG
     states: a checkpoint without a readable one was cut off by a kill and is passed over.
@@ -124,7 +171,8 @@ def fine_tune(
     """Fine-tune `base_model` for the dataset's task, early-stopping on its selection metric.
 
     Evaluates and checkpoints once per epoch, scoring the validation split as the task's
-    evaluation does, and restores the best checkpoint at the end. A task that trains on one
+    evaluation does, and restores the best checkpoint at the end; `settings.checkpoint_steps`
+    adds unevaluated checkpoints inside the epochs to resume from. A task that trains on one
     window per text (`train_one_window`) draws each text's window anew at every epoch. A task
     with per-label thresholds (multilabel) tunes them on the validation split, at every
     evaluation and once more for the restored model, which keeps them in
@@ -134,8 +182,8 @@ def fine_tune(
     `report_to` names Trainer integrations to log to, e.g. `("mlflow",)`; `callbacks` are
     added to the Trainer's (a hyper-parameter search reports and prunes through one).
     `resume_from` is a checkpoint of `output_dir` (`last_checkpoint`) that a killed run of the
-    same training left: training goes on from it (weights, optimizer, schedule, data order and
-    the early-stopping state) instead of starting over.
+    same training left: training goes on from it (weights, optimizer, schedule, data order,
+    random state and the early-stopping state) as if it had not been killed.
     """
     torch.manual_seed(settings.seed)
     spec = training_plugin(dataset.task)
@@ -179,19 +227,27 @@ def fine_tune(
         disable_tqdm=False,
         dataloader_num_workers=0,
     )
+    train_dataset = (
+        OneWindowPerExample(dataset.splits["train"], settings.seed)
+        if spec.train_one_window
+        else ArrowTorchDataset(dataset.splits["train"])
+    )
+    steps_per_epoch = math.ceil(len(train_dataset) / settings.batch_size)
+    inside_epochs = (
+        [CheckpointInsideEpochs(settings.checkpoint_steps, steps_per_epoch)]
+        if settings.checkpoint_steps
+        else []
+    )
     trainer = LengthGroupedTrainer(
         model=untrained.model,
         args=arguments,
-        train_dataset=(
-            OneWindowPerExample(dataset.splits["train"], settings.seed)
-            if spec.train_one_window
-            else ArrowTorchDataset(dataset.splits["train"])
-        ),
+        train_dataset=train_dataset,
         eval_dataset=ArrowTorchDataset(validation),
         data_collator=spec.make_collator(tokenizer, label_names),
         compute_metrics=compute_metrics,
         callbacks=[
             EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience),
+            *inside_epochs,
             *callbacks,
         ],
     )
