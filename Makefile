@@ -67,4 +67,4 @@ docs-reference: $(INSTALLED)
 screenshots: $(INSTALLED)
 	STACKPORT_SCREENSHOTS_DIR=docs/images \
 	STACKPORT_DASHBOARD_STORE=$$($(PYTHON) -c 'from zenml.utils.io_utils import get_global_config_directory as d; print(d())') \
-	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -p no:cacheprovider tests/test_dashboard.py
+	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -p no:cacheprovider -m integration tests/test_dashboard.py

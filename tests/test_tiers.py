@@ -1,5 +1,8 @@
 """The fast tier starts no server and no browser: conftest refuses them outside `integration`."""
 
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +11,8 @@ from selenium.webdriver.chrome.service import Service
 
 from stackport.serving import local
 from tests.azure_simulation import LocalServer, free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_fast_test_that_starts_bentoml_serve_fails_naming_the_mark(tmp_path: Path) -> None:
@@ -23,3 +28,18 @@ def test_a_fast_test_that_starts_a_local_server_fails_naming_the_mark(tmp_path: 
 def test_a_fast_test_that_starts_chromium_fails_naming_the_mark() -> None:
     with pytest.raises(pytest.fail.Exception, match=r"Chromium.*not marked integration"):
         webdriver.Chrome(service=Service("/bin/false"))
+
+
+def test_make_screenshots_selects_the_dashboard_test_despite_the_fast_tiers_default_marks():
+    """pyproject's addopts deselect `integration`: the target must select it again."""
+    recipe = (REPO_ROOT / "Makefile").read_text().split("\nscreenshots:", 1)[1].split("\n\n")[0]
+    pytest_line = next(line for line in recipe.splitlines() if "-m pytest" in line)
+    arguments = shlex.split(pytest_line.split("-m pytest", 1)[1])
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", *arguments],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "tests/test_dashboard.py::" in collected.stdout, collected.stdout[-2000:]
