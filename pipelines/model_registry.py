@@ -1,9 +1,12 @@
-"""The Model Control Plane side of registration: one version per fine-tuned model, never two.
+"""The Model Control Plane side of registration: one version per model and what it serves.
 
-A training run registers a version only for a model artifact that no version of the model
-holds yet. An unchanged re-run, whose `train_model` comes from the cache and hands on the same
-model artifact, finds the version that artifact was registered as and registers nothing new,
-so the Model Control Plane never holds two versions of one trained model.
+A training run registers a version only for a model artifact and deployable ONNX variants
+that no version of the model holds yet. An unchanged re-run, whose `train_model` comes from
+the cache and hands on the same model artifact, finds the version that artifact was
+registered as and registers nothing new, so the Model Control Plane never holds two versions
+of one trained model serving the same variants. A re-run whose accuracy gate lets other
+variants through (or whose variants changed) registers a new version of the same weights:
+an existing version, perhaps in production, never changes what it serves.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from zenml.client import Client
 from zenml.model.utils import link_artifact_version_to_model_version
 from zenml.models import ArtifactVersionResponse, ModelVersionResponse
 
-from stackport.release.registration import ModelIdentity
+from stackport.release.registration import ModelIdentity, served_forms
 
 # The version's metadata key holding the ID of its fine-tuned model artifact.
 MODEL_ARTIFACT_KEY = "model_artifact_id"
@@ -41,13 +44,21 @@ class RegisteredVersion(BaseModel):
     created: bool
 
 
-def version_holding(model_name: str, model_artifact_id: str) -> ModelVersionResponse | None:
-    """The latest version of the model registered for this model artifact, if any."""
+def version_holding(
+    model_name: str, model_artifact_id: str, served: dict[str, str] | None = None
+) -> ModelVersionResponse | None:
+    """The latest version of the model registered for this model artifact, if any.
+
+    With `served` (`served_forms` of a version's metadata), only a version that serves
+    exactly those variants.
+    """
     versions = Client().list_model_versions(
         model_name_or_id=model_name, sort_by="desc:number", size=VERSIONS_SEARCHED
     )
     for version in versions.items:
-        if version.run_metadata.get(MODEL_ARTIFACT_KEY) == model_artifact_id:
+        if version.run_metadata.get(MODEL_ARTIFACT_KEY) != model_artifact_id:
+            continue
+        if served is None or served_forms(version.run_metadata) == served:
             return version
     return None
 
@@ -58,7 +69,7 @@ def register_version(
     artifacts: list[ArtifactVersionResponse],
     metadata: dict[str, Any],
 ) -> RegisteredVersion:
-    """The version of `identity` for this model artifact: found, or created and filled in.
+    """The version of this model artifact serving these variants: found, or created and filled.
 
     Args:
         identity: The model's name, description and tags (created if missing).
@@ -67,7 +78,7 @@ def register_version(
         metadata: The new version's metadata (`stackport.release.registration`).
     """
     client = Client()
-    existing = version_holding(identity.name, str(model_artifact.id))
+    existing = version_holding(identity.name, str(model_artifact.id), served_forms(metadata))
     if existing is not None:
         return _registered(identity.name, existing, created=False)
     try:

@@ -191,6 +191,42 @@ def test_a_one_byte_change_reruns_from_load_data_and_a_worse_model_is_not_promot
     assert sum(second["hpo"]["trials"].values()) == 3
 
 
+@pytest.mark.integration
+def test_a_gate_that_lets_other_variants_through_registers_a_new_version_of_the_same_model(
+    trained, train_dir, tiny_bert_path
+):
+    _, first = trained
+    # The tiny model's int8 variants pass a gate of 1 and fail one of -1 (fp32's never fail).
+    everything = {str(variant) for variant in VARIANT_ARTIFACTS}
+    max_drop = -1.0 if set(first["onnx"]["deployable"]) == everything else 1.0
+    regated = train_dir / "regated"
+    regated.mkdir()
+    config = tiny_config(regated, "tiny-bbc", promotion={"min_delta": 0.5}, hpo=ONE_LAYER)
+    parameters = yaml.safe_load(config.read_text())
+    # The first run's study, so that its choice, and so the trained model, come from the cache.
+    parameters["parameters"]["hpo"]["storage"] = f"sqlite:///{train_dir / 'optuna.db'}"
+    parameters["parameters"]["quantization"] = {"max_metric_drop": max_drop}
+    config.write_text(yaml.safe_dump(parameters))
+
+    result, second = invoke(
+        regated, str(train_dir / "bbc.csv"), tiny_bert_path, config, *TRAIN_COLUMNS
+    )
+
+    assert result.exit_code == 0, result.output
+    assert (
+        second["steps"]["train_model"]["cached"] and not second["steps"]["quantize_model"]["cached"]
+    )
+    assert set(second["onnx"]["deployable"]) != set(first["onnx"]["deployable"])
+    assert second["model"]["created"] and second["model"]["version"] != first["model"]["version"]
+    client = Client()
+    earlier = client.get_model_version("tiny-bbc", first["model"]["version"]).run_metadata
+    later = client.get_model_version("tiny-bbc", second["model"]["version"]).run_metadata
+    assert later["model_artifact_id"] == earlier["model_artifact_id"]  # the same weights
+    assert earlier["onnx"]["deployable"] == first["onnx"]["deployable"]  # unchanged
+    assert later["onnx"]["deployable"] == second["onnx"]["deployable"]
+    assert client.get_model_version("tiny-bbc", "production").name == first["model"]["version"]
+
+
 def test_training_run_completes_and_writes_the_summary(trained):
     result, summary = trained
     assert result.exit_code == 0, result.output

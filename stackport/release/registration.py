@@ -124,6 +124,17 @@ def version_metadata(
     }
 
 
+def served_forms(metadata: dict[str, Any]) -> dict[str, str]:
+    """What a version can serve, as its metadata records it: each deployable variant's sha256.
+
+    Two versions of one fine-tuned model differ in what they serve when the accuracy gate let
+    other variants through (another `quantization.max_metric_drop`, say) or a variant's graph
+    changed.
+    """
+    onnx = metadata.get(ONNX_KEY, {})
+    return {variant: onnx["variants"][variant]["sha256"] for variant in onnx.get("deployable", [])}
+
+
 def deployable_variants(metadata: dict[str, Any]) -> list[DeployableVariant]:
     """The deployable ONNX variants a version's metadata names (none if it records none)."""
     onnx = metadata.get(ONNX_KEY, {})
