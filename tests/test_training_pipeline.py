@@ -20,6 +20,7 @@ import yaml
 from zenml.client import Client
 from zenml.utils import source_utils
 
+from pipelines.model_registry import MODEL_ARTIFACT_KEY
 from stackport.core.settings import OnnxVariant
 from stackport.release.registration import VARIANT_ARTIFACTS
 from stackport.training.model import FineTunedModel
@@ -221,7 +222,7 @@ def test_a_gate_that_lets_other_variants_through_registers_a_new_version_of_the_
     client = Client()
     earlier = client.get_model_version("tiny-bbc", first["model"]["version"]).run_metadata
     later = client.get_model_version("tiny-bbc", second["model"]["version"]).run_metadata
-    assert later["model_artifact_id"] == earlier["model_artifact_id"]  # the same weights
+    assert later[MODEL_ARTIFACT_KEY] == earlier[MODEL_ARTIFACT_KEY]  # the same weights
     assert earlier["onnx"]["deployable"] == first["onnx"]["deployable"]  # unchanged
     assert later["onnx"]["deployable"] == second["onnx"]["deployable"]
     assert client.get_model_version("tiny-bbc", "production").name == first["model"]["version"]

@@ -316,10 +316,11 @@ def run_study(
 
     def objective(trial: optuna.Trial) -> float:
         # A trial is never resumed: it checkpoints only where it is evaluated.
-        training = sample_training_settings(trial, settings.search_space, base_training)
-        training = training.model_copy(update={"checkpoint_steps": None})
+        update: dict = {"checkpoint_steps": None}
         if settings.trial_epochs is not None:
-            training = training.model_copy(update={"epochs": settings.trial_epochs})
+            update["epochs"] = settings.trial_epochs
+        training = sample_training_settings(trial, settings.search_space, base_training)
+        training = training.model_copy(update=update)
         if parent_run is None:
             return _train_trial(trial, trial_dataset, base_model, training, workdir, False)
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):

@@ -128,12 +128,12 @@ class CheckpointInsideEpochs(TrainerCallback):
     restored at the end, is still chosen among the evaluated ones at the epochs' ends.
     """
 
-    def __init__(self, steps: int, steps_per_epoch: int):
+    def __init__(self, steps: int):
         self.steps = steps
-        self.steps_per_epoch = steps_per_epoch
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: D102
-        inside_epoch = state.global_step % self.steps_per_epoch != 0
+        steps_per_epoch = state.max_steps // math.ceil(args.num_train_epochs)
+        inside_epoch = state.global_step % steps_per_epoch != 0
         if inside_epoch and state.global_step % self.steps == 0:
             control.should_save = True
         return control
@@ -232,11 +232,8 @@ def fine_tune(
         if spec.train_one_window
         else ArrowTorchDataset(dataset.splits["train"])
     )
-    steps_per_epoch = math.ceil(len(train_dataset) / settings.batch_size)
     inside_epochs = (
-        [CheckpointInsideEpochs(settings.checkpoint_steps, steps_per_epoch)]
-        if settings.checkpoint_steps
-        else []
+        [CheckpointInsideEpochs(settings.checkpoint_steps)] if settings.checkpoint_steps else []
     )
     trainer = LengthGroupedTrainer(
         model=untrained.model,
